@@ -1,0 +1,275 @@
+"""Run configuration: one dataclass per concern, every field documented.
+
+Each field's `help` names the paper symbol, unit, range and source; the CLI help text and
+the docs glossary are built from it. Values come from (in order of precedence) explicit
+CLI options, `--set section.field=value`, a YAML/JSON `--config` file, the defaults here.
+Derived values (rows per step, K in replace mode) are computed in `derived()` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+METHODS = ("grpo", "aepo", "entropy_reg", "entropy_adv", "aepo_no_temp", "aepo_with_negatives")
+AEPO_MODES = ("replace", "add")
+EXTRA_LAYOUTS = ("additional", "in_place")
+LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
+BACKENDS = ("embedded", "verl")
+WANDB_MODES = ("auto", "online", "offline", "off")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or unknown; the message is one line."""
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = _f("tiny", "'tiny' (build/reuse the tiny-lab model), 'tiny-weak' "
+                           "(a briefly pretrained one), or a local Hugging Face model directory.")
+    dtype: str = _f("float32", "Parameter dtype: float32 | bfloat16 | float16.")
+    device: str = _f("auto", "auto | cpu | cuda | cuda:N. auto picks cuda when available.")
+
+
+@dataclass
+class DataConfig:
+    train_file: str | None = _f(None, "JSONL/parquet prompt file with `problem`/`answer` fields "
+                                "(DAPO-17K format). None: the tiny-lab task.")
+    prompt_key: str = _f("problem", "Column holding the prompt text.")
+    answer_key: str = _f("answer", "Column holding the gold answer.")
+    prompt_template: str = _f("{problem}\nPlease reason step by step, and put your final answer "
+                              "within \\boxed{{}}.\n",
+                              "Template for math prompts ({problem} is substituted). Unused by the tiny lab.")
+    max_prompt_tokens: int = _f(512, "Prompts longer than this (in tokens) are left-truncated.")
+
+
+@dataclass
+class RolloutConfig:
+    prompts_per_step: int = _f(16, "Prompts per step P (paper: rollout batch 512).")
+    group_size: int = _f(8, "Samples per prompt G (paper: 5).")
+    max_new_tokens: int = _f(8, "Response length cap in tokens (paper: 2048).")
+    temperature: float = _f(1.0, "Sampling temperature of the main batch (paper: 1.0).")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = _f(3e-4, "AdamW learning rate (paper: 1e-6 for the 7B model; tiny lab: 3e-4).")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    grad_clip: float = _f(1.0, "Max global gradient norm (verl default 1.0).")
+    clip_eps: float = _f(0.2, "PPO clip epsilon (paper: 0.2).")
+    loss_agg_mode: str = _f("seq-mean-token-mean",
+                            "seq-mean-token-mean (paper: per-response token mean, then mean over "
+                            "responses) | token-mean (mean over all tokens of the batch).")
+    num_minibatches: int = _f(1, "Optimizer steps per rollout batch (1 = strictly on-policy).")
+
+
+@dataclass
+class AlgoConfig:
+    method: str = _f("aepo", "One of: " + ", ".join(METHODS) + ".")
+    mode: str = _f("replace", "AEPO mode. replace: the reference code (kept samples replace the "
+                   "first K rows of the main batch); add: paper Eq. 2 (GRPO loss + alpha * REINFORCE).")
+    alpha: float = _f(0.12, "alpha >= 0. add mode: weight of the REINFORCE term (Eq. 2). replace "
+                      "mode: K / main-batch size, K = max rows replaced (reference: 60/2560 = 0.023; "
+                      "tiny lab default 0.12).")
+    entropy_target: float = _f(0.5, "Target entropy H_target in nats (>= 0; paper: 0.25-1.0).")
+    t_high: float = _f(1.5, "T_high > 1, used below the target (paper: 1.2; tiny lab: 1.5, "
+                        "1.2 lacks authority at this scale).")
+    t_low: float = _f(0.8, "T_low in (0, 1), used at or above the target (paper: 0.8).")
+    extra_prompt_fraction: float = _f(0.25, "Fraction f of prompts that get temperature-adjusted "
+                                      "samples, in (0, 1] (reference: 1/4).")
+    extra_layout: str = _f("in_place", "in_place: the f*P extra groups are sampled instead of "
+                           "those prompts' main groups (no extra rollout cost); additional: on top "
+                           "of the full main batch (the reference, +f rollout cost). Both in ONE "
+                           "generation call.")
+    halve_when_lowering: bool = _f(True, "replace mode: K is halved when T < 1 (reference code).")
+    entropy_coef: float = _f(0.03, "Entropy-Reg lambda (loss - lambda * H; paper: 0.03).")
+    adv_beta: float = _f(0.4, "Entropy-Adv beta (Cheng et al. 2025; paper: 0.4).")
+    adv_kappa: float = _f(2.0, "Entropy-Adv kappa > 0 (paper: 2).")
+
+
+@dataclass
+class RunConfig:
+    """Everything one training run needs. `out` is the run directory."""
+
+    out: str = _f("runs/default", "Run directory (config.json, metrics.jsonl, result.json, checkpoints).")
+    seed: int = _f(0, "Seed for sampling, prompt order and initialisation.")
+    steps: int = _f(400, "Number of RL steps (>= 1).")
+    backend: str = _f("embedded", "embedded (PyTorch, CPU or one GPU) | verl (multi-GPU).")
+    save_every: int = _f(100, "Checkpoint every N steps (also on exit). 0: only on exit.")
+    eval_every: int = _f(50, "Greedy validation every N steps (0: off; also at the last step).")
+    eval_prompts: int = _f(200, "Held-out prompts used by in-training validation.")
+    wandb: str = _f("auto", "auto (online with WANDB_API_KEY, offline otherwise) | online | offline | off.")
+    wandb_project: str = _f("aepo", "W&B project.")
+    wandb_group: str | None = _f(None, "W&B group (a sweep sets it).")
+    threads: int = _f(0, "torch intra-op threads (0: leave torch's default).")
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+
+    # ---- (de)serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return _from_dict(cls, d, prefix="")
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
+        """Return a copy with dotted keys (`algo.alpha`, `steps`) replaced."""
+        d = self.to_dict()
+        for key, value in overrides.items():
+            node = d
+            parts = key.split(".")
+            for p in parts[:-1]:
+                if not isinstance(node.get(p), dict):
+                    raise ConfigError(f"unknown config key '{key}'")
+                node = node[p]
+            if parts[-1] not in node:
+                raise ConfigError(f"unknown config key '{key}'")
+            node[parts[-1]] = value
+        return RunConfig.from_dict(d)
+
+    # ---- checks and derived values -----------------------------------------------------
+    def validate(self) -> "RunConfig":
+        a, r, o = self.algo, self.rollout, self.optim
+        checks = [
+            (a.method in METHODS, f"unknown method '{a.method}' (choose from {', '.join(METHODS)})"),
+            (a.mode in AEPO_MODES, f"unknown AEPO mode '{a.mode}' (choose from {', '.join(AEPO_MODES)})"),
+            (a.extra_layout in EXTRA_LAYOUTS, f"unknown extra_layout '{a.extra_layout}'"),
+            (a.entropy_target >= 0, f"entropy target H must be >= 0 nats, got {a.entropy_target}"),
+            (a.t_high > 1, f"T_high must be > 1, got {a.t_high}"),
+            (0 < a.t_low < 1, f"T_low must be in (0, 1), got {a.t_low}"),
+            (a.alpha >= 0, f"alpha must be >= 0, got {a.alpha}"),
+            (a.mode != "replace" or a.alpha <= 1, f"alpha is K / batch in replace mode and must be <= 1, got {a.alpha}"),
+            (0 < a.extra_prompt_fraction <= 1, f"extra_prompt_fraction must be in (0, 1], got {a.extra_prompt_fraction}"),
+            (a.entropy_coef >= 0, f"entropy_coef must be >= 0, got {a.entropy_coef}"),
+            (a.adv_beta >= 0 and a.adv_kappa > 0, "Entropy-Adv needs beta >= 0 and kappa > 0"),
+            (r.prompts_per_step >= 1 and r.group_size >= 2, "need prompts_per_step >= 1 and group_size >= 2"),
+            (r.max_new_tokens >= 1, "max_new_tokens must be >= 1"),
+            (r.temperature > 0, "rollout temperature must be > 0"),
+            (o.lr > 0, f"lr must be > 0, got {o.lr}"),
+            (0 < o.clip_eps < 1, f"clip_eps must be in (0, 1), got {o.clip_eps}"),
+            (o.loss_agg_mode in LOSS_AGG_MODES, f"unknown loss_agg_mode '{o.loss_agg_mode}'"),
+            (o.num_minibatches >= 1, "num_minibatches must be >= 1"),
+            (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+            (self.save_every >= 0 and self.eval_every >= 0, "save_every and eval_every must be >= 0"),
+            (self.backend in BACKENDS, f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})"),
+            (self.wandb in WANDB_MODES, f"unknown wandb mode '{self.wandb}' (choose from {', '.join(WANDB_MODES)})"),
+            (self.model.dtype in ("float32", "bfloat16", "float16"), f"unknown dtype '{self.model.dtype}'"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
+        if self.derived()["extra_prompts"] >= r.prompts_per_step and a.extra_layout == "in_place" and uses_extra_samples(a.method):
+            raise ConfigError("in_place layout needs extra_prompt_fraction * prompts_per_step < prompts_per_step")
+        return self
+
+    def derived(self) -> dict[str, int]:
+        """Row counts of one step, computed in this one place.
+
+        P prompts, G samples each; P_x = round(f * P) prompts get temperature-adjusted groups.
+        in_place: main = (P - P_x) * G rows, extra = P_x * G rows (rollout rows = P * G).
+        additional: main = P * G rows, extra = P_x * G rows (rollout rows = (P + P_x) * G).
+        K_max (replace mode) = round(alpha * main rows).
+        """
+        a, r = self.algo, self.rollout
+        P, G = r.prompts_per_step, r.group_size
+        p_x = max(1, round(a.extra_prompt_fraction * P)) if uses_extra_samples(a.method) else 0
+        main_prompts = P - p_x if a.extra_layout == "in_place" else P
+        main_rows = main_prompts * G
+        return {
+            "main_prompts": main_prompts,
+            "extra_prompts": p_x,
+            "main_rows": main_rows,
+            "extra_rows": p_x * G,
+            "k_max": int(round(a.alpha * main_rows)),
+        }
+
+
+def uses_extra_samples(method: str) -> bool:
+    from aepo.core.methods import METHODS as SPECS
+
+    return method in SPECS and SPECS[method].extra_samples
+
+
+def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in d.items():
+        if key not in fields:
+            raise ConfigError(f"unknown config key '{prefix}{key}'")
+        f = fields[key]
+        if dataclasses.is_dataclass(f.default_factory) if f.default_factory is not dataclasses.MISSING else False:
+            kwargs[key] = _from_dict(f.default_factory, value, prefix=f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, f, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, f: dataclasses.Field, name: str) -> Any:
+    default = f.default
+    if value is None or default is None or default is dataclasses.MISSING:
+        return value
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config value for '{name}' must be {kind.__name__}, got {value!r}") from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON run config into a plain dict (sections as nested mappings)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = json.loads(p.read_text()) if p.suffix == ".json" else yaml.safe_load(p.read_text())
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"malformed config file {p}: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping")
+    return data
+
+
+def parse_set_option(items: list[str]) -> dict[str, Any]:
+    """`--set algo.alpha=0.1` -> {"algo.alpha": 0.1}; values parsed as YAML scalars."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def field_help(cls: type, name: str) -> str:
+    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)

@@ -1,0 +1,100 @@
+"""Batched KV-cache sampling with a per-row temperature.
+
+One call generates the main batch (T = 1) and the temperature-adjusted rows together, so
+AEPO pays no second rollout pass. Alongside the tokens it returns, for free, the T = 1
+log-probability of each sampled token and the exact T = 1 token entropy, read off the same
+logits: the controller's signal and the PPO "old" log-probs need no extra forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from aepo.core.entropy import entropy_from_logits
+
+
+@dataclass
+class Rollout:
+    prompt_ids: torch.Tensor  # (B, L) left-padded
+    prompt_mask: torch.Tensor  # (B, L)
+    response_ids: torch.Tensor  # (B, T) right-padded with pad_id
+    response_mask: torch.Tensor  # (B, T) 1 on generated tokens, eos included
+    logprobs: torch.Tensor  # (B, T) log pi(o_t) at T = 1 of the sampled tokens
+    entropy: torch.Tensor  # (B, T) exact H_t of pi at T = 1
+
+    def select(self, rows: torch.Tensor) -> "Rollout":
+        return Rollout(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
+
+def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that skip left padding. mask: (B, L) -> (B, L)."""
+    return (mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+@torch.no_grad()
+def sample(
+    model: torch.nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    temperatures: torch.Tensor,
+    max_new_tokens: int,
+    eos_id: int,
+    pad_id: int,
+    generator: torch.Generator | None = None,
+    greedy: bool = False,
+) -> Rollout:
+    """Sample one response per row. prompt_ids, prompt_mask: (B, L); temperatures: (B,)."""
+    device = prompt_ids.device
+    b = prompt_ids.shape[0]
+    temps = temperatures.to(device=device, dtype=torch.float32)[:, None]  # (B, 1)
+    mask = prompt_mask.clone()
+    positions = positions_from_mask(mask)
+    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    cache = out.past_key_values
+    logits = out.logits[:, -1, :].float()  # (B, V)
+    next_pos = positions[:, -1:] + 1  # (B, 1)
+    done = torch.zeros(b, dtype=torch.bool, device=device)
+    tokens, logps, ents, alive = [], [], [], []
+    for t in range(max_new_tokens):
+        logp1 = torch.log_softmax(logits, dim=-1)  # (B, V) pi at T = 1
+        if greedy:
+            tok = logits.argmax(-1)
+        else:
+            probs = torch.softmax(logits / temps, dim=-1)  # (B, V) pi^T, one T per row
+            tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        tok = torch.where(done, torch.full_like(tok, pad_id), tok)
+        alive.append(~done)
+        tokens.append(tok)
+        logps.append(logp1.gather(-1, tok[:, None]).squeeze(-1))
+        ents.append(entropy_from_logits(logits))
+        done = done | (tok == eos_id)
+        if bool(done.all()) or t == max_new_tokens - 1:
+            break
+        # every generated position stays visible (rows past eos are masked out of the loss later),
+        # exactly as in `response_logits`, so the two passes see the same context
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos,
+                    past_key_values=cache, use_cache=True)
+        cache = out.past_key_values
+        logits = out.logits[:, -1, :].float()
+        next_pos = next_pos + 1
+    resp_mask = torch.stack(alive, 1).long()  # (B, T)
+    return Rollout(
+        prompt_ids=prompt_ids,
+        prompt_mask=prompt_mask,
+        response_ids=torch.stack(tokens, 1),
+        response_mask=resp_mask,
+        logprobs=torch.stack(logps, 1) * resp_mask,
+        entropy=torch.stack(ents, 1) * resp_mask,
+    )
+
+
+def response_logits(model: torch.nn.Module, rollout: Rollout) -> torch.Tensor:
+    """Teacher-forced logits of the response tokens. Returns (B, T, V)."""
+    ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)  # (B, L + T)
+    mask = torch.cat([rollout.prompt_mask, torch.ones_like(rollout.response_mask)], dim=1)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=False)
+    L, T = rollout.prompt_ids.shape[1], rollout.response_ids.shape[1]
+    return out.logits[:, L - 1 : L + T - 1, :]

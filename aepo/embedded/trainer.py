@@ -1,0 +1,334 @@
+"""The embedded trainer: one readable loop, top to bottom.
+
+Per step (arXiv 2510.08141; departures from the reference code are marked *):
+  1. Pick P prompts. The controller's decision (from the previous step's entropy) sets the
+     temperature T of the extra groups.
+  2. ONE sampling call: main groups at T = 1 and extra groups at T, per-row temperature (*).
+     in_place layout: the extra groups take the place of f*P main groups (no added cost) (*).
+  3. Rewards; GRPO advantages of the main groups; AEPO splice (replace or add mode).
+  4. The controller's signal: exact T = 1 entropy of the on-policy main rows (*), read off the
+     sampling logits; the reference's -mean log p estimator is logged beside it.
+  5. One PPO-clip update (old log-probs = the sampler's T = 1 log-probs: no recomputed forward).
+Checkpoints every N steps and on exit; `resume=True` continues bit-for-bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from aepo.config import ConfigError, RunConfig
+from aepo.core.advantages import grpo_advantages
+from aepo.core.assembly import Splice, assemble_aepo_batch
+from aepo.core.controller import BangBangController
+from aepo.core.entropy import batch_entropy, entropy_from_logits, sampled_logprob_estimate, sequence_mean
+from aepo.core.losses import LossBatch, LossConfig
+from aepo.core.methods import METHODS
+from aepo.embedded import checkpoint as ckpt
+from aepo.embedded.sampler import Rollout, response_logits, sample
+from aepo.runlog import RunLogger, provenance, read_metrics, truncate_metrics, write_json_atomic
+from aepo.tasks.prompts import Task, load_task
+
+Progress = Callable[[int, int, dict[str, Any]], None]  # (step, total, record)
+
+
+class RunDirError(ConfigError):
+    """The run directory holds something this call must not overwrite."""
+
+
+# ---- model loading ---------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def resolve_model_dir(name: str, log=print) -> str:
+    """'tiny' / 'tiny-weak' -> the cached tiny-lab model; a path must exist; else a hub id."""
+    from aepo.tasks import tinylab
+
+    if name in tinylab.SPECS:
+        return str(tinylab.tiny_model_path(name, log=log))
+    p = Path(name).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise ConfigError(f"model path {p} has no config.json (not a Hugging Face model directory)")
+        return str(p)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise ConfigError(f"model path does not exist: {name}")
+    return name  # a hub id such as Qwen/Qwen2.5-Math-7B (needs network or a local HF cache)
+
+
+def load_model(name_or_path: str, dtype: str, device: torch.device):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load model '{name_or_path}': {str(e).splitlines()[0]}") from None
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model.to(device), tok
+
+
+# ---- one step's pieces -----------------------------------------------------------------------
+def encode_prompts(tokenizer, task: Task, max_tokens: int) -> list[list[int]]:
+    texts = [task.template.format(problem=it["problem"]) for it in task.train]
+    ids = tokenizer(texts, add_special_tokens=True).input_ids
+    return [x[-max_tokens:] for x in ids]
+
+
+def left_pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> ids (B, L), mask (B, L), left-padded."""
+    L = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), L), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), L), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, L - len(s):] = torch.tensor(s)
+        mask[i, L - len(s):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def step_rngs(seed: int, step: int) -> tuple[random.Random, torch.Generator]:
+    """Prompt-order and sampling RNGs that depend on (seed, step) only: resumable for free."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return random.Random(f"{seed}/{step}"), g
+
+
+def rewards_of(task: Task, tokenizer, rollout: Rollout, answers: list[str]) -> torch.Tensor:
+    texts = tokenizer.batch_decode(rollout.response_ids, skip_special_tokens=True)
+    return torch.tensor([task.reward(a, t) for a, t in zip(answers, texts)])
+
+
+def plain_splice(main_adv: torch.Tensor) -> Splice:
+    b = main_adv.shape[0]
+    return Splice(torch.arange(b), main_adv.float(), torch.zeros(b, dtype=torch.bool), 0, 0)
+
+
+# ---- the run -----------------------------------------------------------------------------------
+def prepare_run_dir(cfg: RunConfig, resume: bool) -> tuple[Path, dict | None]:
+    """Check the run dir before anything is written; return (dir, trainer state to resume)."""
+    out = Path(cfg.out)
+    state = ckpt.load_trainer_state(out) if out.exists() else None
+    has_record = out.exists() and any((out / f).exists() for f in ("metrics.jsonl", "result.json", "config.json"))
+    if not resume and has_record:
+        raise RunDirError(f"run directory {out} already holds a run; pass --resume to continue it "
+                          "or choose another --out")
+    if resume and state is not None:
+        saved = RunConfig.from_dict(json.loads((out / "config.json").read_text())["config"])
+        mine, theirs = cfg.to_dict(), saved.to_dict()
+        for d in (mine, theirs):  # these may change between resumes
+            for k in ("steps", "out", "wandb", "wandb_group", "save_every", "threads"):
+                d.pop(k, None)
+        if mine != theirs:
+            raise RunDirError(f"--resume with a config that differs from {out / 'config.json'}")
+    out.mkdir(parents=True, exist_ok=True)
+    return out, state
+
+
+def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None,
+          log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) one training run; returns the result record (also in result.json)."""
+    cfg.validate()
+    out, state = prepare_run_dir(cfg, resume)
+    if state is not None and state["step"] >= cfg.steps and (out / "result.json").is_file():
+        return json.loads((out / "result.json").read_text())  # already finished
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.model.device)
+    model_dir = resolve_model_dir(cfg.model.name_or_path, log=log)
+    task = load_task(cfg.data, Path(model_dir))
+    load_from = str(out / ckpt.CHECKPOINT) if state is not None else model_dir
+    model, tok = load_model(load_from, cfg.model.dtype, device)
+    spec, d = METHODS[cfg.algo.method], cfg.derived()
+    loss_cfg = LossConfig(clip_eps=cfg.optim.clip_eps, agg_mode=cfg.optim.loss_agg_mode, alpha=cfg.algo.alpha,
+                          entropy_coef=cfg.algo.entropy_coef, adv_beta=cfg.algo.adv_beta,
+                          adv_kappa=cfg.algo.adv_kappa)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    controller = BangBangController(cfg.algo.entropy_target, cfg.algo.t_high, cfg.algo.t_low)
+    start, wall_before = 0, 0.0
+    if state is not None:
+        ckpt.load_optimizer(out, optimizer)
+        controller.load_state_dict(state["controller"])
+        start, wall_before = state["step"], state.get("wall_time_s", 0.0)
+        truncate_metrics(out / "metrics.jsonl", start)
+        log(f"resuming {out} from step {start}")
+    write_json_atomic(out / "config.json", {"config": cfg.to_dict(), "derived": d, "model_dir": model_dir,
+                                            "task": task.name, "aepo_mode": cfg.algo.mode if spec.extra_samples
+                                            else None, **provenance()})
+    prompt_ids = encode_prompts(tok, task, cfg.data.max_prompt_tokens)
+    logger = RunLogger(out, cfg.to_dict(), cfg.wandb, cfg.wandb_project, cfg.wandb_group)
+    G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
+    done, t_start, status, error = start, time.time(), "failed", None
+
+    def save(step_done: int) -> None:
+        ckpt.save_checkpoint(out, model, tok, optimizer, {
+            "step": step_done, "controller": controller.state_dict(),
+            "wall_time_s": wall_before + time.time() - t_start})
+
+    try:
+        for step in range(start + 1, cfg.steps + 1):
+            t0 = time.time()
+            rng, gen = step_rngs(cfg.seed, step)
+            # -- 1. prompts and the plan of one sampling call
+            picks = rng.sample(range(len(task.train)), min(P, len(task.train)))
+            main_p = picks[: d["main_prompts"]]
+            extra_p = (picks[d["main_prompts"]:] if cfg.algo.extra_layout == "in_place"
+                       else picks[: d["extra_prompts"]]) if spec.extra_samples else []
+            decision = controller.decision
+            t_extra = 1.0 if spec.extra_at_t1 else decision.temperature
+            rows = [p for p in main_p for _ in range(G)] + [p for p in extra_p for _ in range(G)]
+            temps = torch.tensor([cfg.rollout.temperature] * (len(main_p) * G) + [t_extra] * (len(extra_p) * G))
+            # -- 2. one generation call, per-row temperature
+            model.eval()
+            ids, mask = left_pad([prompt_ids[p] for p in rows], tok.pad_token_id, device)
+            roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, tok.eos_token_id,
+                          tok.pad_token_id, generator=gen if device.type == "cpu" else None)
+            roll = Rollout(*(x.cpu() for x in (roll.prompt_ids, roll.prompt_mask, roll.response_ids,
+                                                roll.response_mask, roll.logprobs, roll.entropy)))
+            t_gen = time.time()
+            # -- 3. rewards, advantages, splice
+            rewards = rewards_of(task, tok, roll, [task.train[p]["answer"] for p in rows])  # (B,)
+            b_m = len(main_p) * G
+            main_adv = grpo_advantages(rewards[:b_m], G)
+            if spec.extra_samples:
+                splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, d["k_max"],
+                                             decision.raising, spec.keep_negatives, cfg.algo.halve_when_lowering)
+            else:
+                splice = plain_splice(main_adv)
+            # -- 4. the controller's signal: exact T = 1 entropy of the on-policy main rows
+            main_mask = roll.response_mask[:b_m]
+            h_main = batch_entropy(roll.entropy[:b_m], main_mask).item()
+            h_mc = sampled_logprob_estimate(roll.logprobs[:b_m], main_mask).item()
+            # -- 5. update
+            model.train()
+            upd = roll.select(splice.rows)
+            metrics = update(model, optimizer, spec.loss, loss_cfg, upd, splice, cfg, device)
+            controller.update(h_main)
+            t_end = time.time()
+            n_tokens = int(roll.response_mask.sum())
+            record = {
+                "step": step,
+                "actor/entropy": h_main,
+                "actor/entropy_mc": h_mc,
+                **metrics,
+                "critic/score/mean": rewards[:b_m].mean().item(),
+                "critic/advantages/mean": sequence_mean(splice.advantages[:, None].expand_as(upd.response_mask),
+                                                         upd.response_mask).item(),
+                "response_length/mean": main_mask.sum(-1).float().mean().item(),
+                "controller/target": cfg.algo.entropy_target,
+                "controller/temperature": t_extra if spec.extra_samples else 1.0,
+                "controller/raising": float(decision.raising) if spec.extra_samples else 0.0,
+                "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
+                **splice.metrics(),
+                "timing_s/gen": t_gen - t0,
+                "timing_s/update": t_end - t_gen,
+                "timing_s/step": t_end - t0,
+                "perf/gen_tokens_per_s": n_tokens / max(t_gen - t0, 1e-9),
+            }
+            if task.heldout and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                record.update(validate(model, tok, task, cfg, device))
+            logger.log(record)
+            if progress:
+                progress(step, cfg.steps, record)
+            done = step
+            if cfg.save_every and step % cfg.save_every == 0:
+                save(step)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        if done > start or status == "finished":
+            save(done)
+        result = summarize(out, cfg, status, error, done, wall_before + time.time() - t_start)
+        write_json_atomic(out / "result.json", result)
+        logger.close(result)
+    return result
+
+
+def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice: Splice,
+           cfg: RunConfig, device) -> dict[str, float]:
+    """PPO-clip update(s) on the spliced rows. With one minibatch this is strictly on-policy."""
+    n = upd.response_ids.shape[0]
+    order = torch.arange(n)
+    chunks = order.chunk(cfg.optim.num_minibatches)
+    metrics: dict[str, float] = {}
+    for idx in chunks:
+        part = upd.select(idx)
+        logits = response_logits(model, Rollout(*(x.to(device) for x in (
+            part.prompt_ids, part.prompt_mask, part.response_ids, part.response_mask, part.logprobs,
+            part.entropy)))).float()  # (b, T, V)
+        logp = torch.log_softmax(logits, -1).gather(-1, part.response_ids.to(device)[..., None]).squeeze(-1)
+        batch = LossBatch(
+            log_prob=logp,
+            old_log_prob=part.logprobs.to(device),
+            advantages=splice.advantages[idx].to(device),
+            mask=part.response_mask.to(device).float(),
+            token_entropy=entropy_from_logits(logits),
+            reinforce=splice.reinforce[idx].to(device),
+        )
+        loss, m = loss_fn(batch, loss_cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        m["actor/grad_norm"] = float(grad_norm)
+        for k, v in m.items():
+            metrics[k] = metrics.get(k, 0.0) + v / len(chunks)
+    metrics["actor/lr"] = cfg.optim.lr
+    return metrics
+
+
+@torch.no_grad()
+def validate(model, tok, task: Task, cfg: RunConfig, device, n_samples: int = 4) -> dict[str, float]:
+    """Held-out accuracy: greedy, and n samples at T = 1 (mean@n, pass@n)."""
+    model.eval()
+    items = task.heldout[: cfg.eval_prompts]
+    seqs = tok([task.template.format(problem=it["problem"]) for it in items]).input_ids
+    ids, mask = left_pad(seqs, tok.pad_token_id, device)
+    gen = torch.Generator().manual_seed(cfg.seed + 99991)
+    answers = [it["answer"] for it in items]
+    greedy = sample(model, ids, mask, torch.ones(len(items)), cfg.rollout.max_new_tokens, tok.eos_token_id,
+                    tok.pad_token_id, greedy=True)
+    acc = rewards_of(task, tok, greedy.select(torch.arange(len(items))), answers).mean().item()
+    rep = torch.arange(len(items)).repeat_interleave(n_samples)
+    sampled = sample(model, ids[rep], mask[rep], torch.ones(len(rep)), cfg.rollout.max_new_tokens,
+                     tok.eos_token_id, tok.pad_token_id, generator=gen if device.type == "cpu" else None)
+    r = rewards_of(task, tok, sampled, [answers[i] for i in rep.tolist()]).view(len(items), n_samples)
+    name = task.name
+    return {f"val/{name}/accuracy": acc, f"val/{name}/mean@{n_samples}": r.mean().item(),
+            f"val/{name}/pass@{n_samples}": (r.max(1).values).mean().item()}
+
+
+def summarize(out: Path, cfg: RunConfig, status: str, error: str | None, steps_done: int,
+              wall: float) -> dict[str, Any]:
+    """result.json: status, final / best numbers, provenance."""
+    rows = read_metrics(out / "metrics.jsonl")
+    res: dict[str, Any] = {"status": status, "error": error, "steps_done": steps_done, "steps": cfg.steps,
+                           "wall_time_s": wall, "method": cfg.algo.method, "mode": cfg.algo.mode,
+                           "entropy_target": cfg.algo.entropy_target, "alpha": cfg.algo.alpha,
+                           "seed": cfg.seed, "checkpoint": ckpt.CHECKPOINT, **provenance()}
+    if rows:
+        last = rows[-1]
+        for k in ("actor/entropy", "critic/score/mean"):
+            res[f"final/{k}"] = last.get(k)
+        val_keys = sorted({k for r in rows for k in r if k.startswith("val/")})
+        for k in val_keys:
+            vals = [r[k] for r in rows if k in r]
+            res[f"final/{k}"], res[f"best/{k}"] = vals[-1], max(vals)
+        res["mean_step_s"] = sum(r["timing_s/step"] for r in rows) / len(rows)
+    return res

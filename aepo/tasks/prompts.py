@@ -1,0 +1,79 @@
+"""Training prompts and rewards: the tiny lab, or a JSONL/parquet math prompt file.
+
+A task is a list of items {"problem", "answer"} plus a binary reward(answer, response).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from aepo.config import ConfigError, DataConfig
+from aepo.tasks import tinylab
+
+
+@dataclass
+class Task:
+    name: str
+    train: list[dict[str, str]]  # rows {"problem": prompt text, "answer": gold}
+    heldout: list[dict[str, str]]  # in-training validation rows (may be empty)
+    reward: Callable[[str, str], float]  # (gold answer, response text) -> 0.0 | 1.0
+    template: str  # "{problem}" for the tiny lab
+
+
+def math_reward(answer: str, response: str) -> float:
+    """1.0 if the response's final \\boxed{} answer equals the gold (math-verify)."""
+    from aepo.eval.grading import grade
+
+    return float(grade(response, answer))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a local JSONL or parquet file, with one-line errors for missing/malformed files."""
+    if not path.is_file():
+        raise ConfigError(f"data file not found: {path}")
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        try:
+            return pd.read_parquet(path).to_dict("records")
+        except Exception as e:
+            raise ConfigError(f"malformed parquet file {path}: {type(e).__name__}") from None
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise ConfigError(f"malformed JSON on line {i} of {path}") from None
+        if not isinstance(row, dict):
+            raise ConfigError(f"line {i} of {path} is not a JSON object")
+        rows.append(row)
+    return rows
+
+
+def load_prompt_file(data: DataConfig) -> list[dict[str, str]]:
+    path = Path(data.train_file)
+    rows = read_rows(path)
+    if not rows:
+        raise ConfigError(f"data file {path} has no rows")
+    items = []
+    for i, row in enumerate(rows):
+        if data.prompt_key not in row or data.answer_key not in row:
+            raise ConfigError(f"row {i} of {path} lacks '{data.prompt_key}' or '{data.answer_key}'")
+        items.append({"problem": str(row[data.prompt_key]), "answer": str(row[data.answer_key])})
+    return items
+
+
+def load_task(data: DataConfig, model_dir: Path) -> Task:
+    """The tiny lab for a tiny-lab model without a prompt file; the math task otherwise."""
+    if data.train_file:
+        return Task("math", load_prompt_file(data), [], math_reward, data.prompt_template)
+    spec = tinylab.load_spec(model_dir)
+    if spec is None:
+        raise ConfigError("a non-tiny-lab model needs a prompt file (--set data.train_file=PATH)")
+    return Task("tinylab", tinylab.tinylab_items(spec, "train"), tinylab.tinylab_items(spec, "heldout"),
+                tinylab.reward, "{problem}")

@@ -1,0 +1,73 @@
+"""The bang-bang controller and the AEPO batch assembly, alone."""
+
+import torch
+
+from aepo.core.assembly import assemble_aepo_batch
+from aepo.core.controller import BangBangController
+
+
+def test_controller_raises_temperature_below_target():
+    c = BangBangController(target=0.5, t_high=1.5, t_low=0.8)
+    d = c.update(0.3)
+    assert d.temperature == 1.5 and d.raising
+
+
+def test_controller_lowers_temperature_at_or_above_target():
+    c = BangBangController(target=0.5, t_high=1.5, t_low=0.8)
+    assert c.update(0.5).temperature == 0.8
+    assert c.update(0.9).temperature == 0.8 and not c.decision.raising
+
+
+def test_controller_raises_before_any_measurement():
+    assert BangBangController(0.5, 1.2, 0.8).decision.temperature == 1.2
+
+
+def test_controller_state_round_trips():
+    a = BangBangController(0.5, 1.5, 0.8)
+    a.update(0.7)
+    b = BangBangController(0.5, 1.5, 0.8)
+    b.load_state_dict(a.state_dict())
+    assert b.decision == a.decision and b.last_entropy == 0.7
+
+
+# main: 2 groups of G = 4 (8 rows); extra: 2 groups of 4
+MAIN_ADV = torch.arange(8, dtype=torch.float) / 10
+# extra group 0: rows 8..11 rewards (1, 0, 1, 0) -> rows 8 and 10 kept;
+# extra group 1: all right -> zero advantage -> none kept
+EXTRA_R = torch.tensor([1.0, 0, 1, 0, 1, 1, 1, 1])
+
+
+def test_replace_mode_swaps_first_k_main_rows_for_kept_rows_with_advantage_one():
+    s = assemble_aepo_batch(MAIN_ADV, EXTRA_R, 4, "replace", k_max=5, raising=True)
+    assert s.num_kept == 2 and s.num_used == 2
+    assert s.rows.tolist() == [8, 10, 2, 3, 4, 5, 6, 7]
+    assert torch.allclose(s.advantages, torch.tensor([1, 1, .2, .3, .4, .5, .6, .7]))
+    assert not s.reinforce.any()
+
+
+def test_replace_mode_caps_at_k_and_halves_when_lowering():
+    s = assemble_aepo_batch(MAIN_ADV, EXTRA_R, 4, "replace", k_max=1, raising=True)
+    assert s.rows.tolist()[:2] == [8, 1]
+    s = assemble_aepo_batch(MAIN_ADV, EXTRA_R, 4, "replace", k_max=5, raising=False)
+    assert s.num_used == 1 and s.rows.tolist()[:2] == [8, 1]  # min(5, 2) // 2 = 1
+
+
+def test_add_mode_appends_kept_rows_flagged_for_reinforce():
+    s = assemble_aepo_batch(MAIN_ADV, EXTRA_R, 4, "add", k_max=0, raising=True)
+    assert s.rows.tolist() == list(range(8)) + [8, 10]
+    assert s.reinforce.tolist() == [False] * 8 + [True, True]
+    assert s.advantages[-2:].tolist() == [1.0, 1.0]
+
+
+def test_with_negatives_keeps_grpo_advantages_of_all_nonuniform_extra_rows():
+    s = assemble_aepo_batch(MAIN_ADV, EXTRA_R, 4, "add", k_max=0, raising=True, keep_negatives=True)
+    assert s.rows.tolist()[8:] == [8, 9, 10, 11]
+    assert (s.advantages[8:] < 0).sum() == 2 and (s.advantages[8:] > 0).sum() == 2
+
+
+def test_a_step_with_no_kept_sample_is_plain_grpo():
+    s = assemble_aepo_batch(MAIN_ADV, torch.zeros(8), 4, "replace", k_max=5, raising=True)
+    assert s.num_used == 0 and s.rows.tolist() == list(range(8))
+    assert s.metrics()["controller/no_sample"] == 1.0
+    s = assemble_aepo_batch(MAIN_ADV, torch.zeros(0), 4, "add", k_max=5, raising=True)
+    assert s.rows.tolist() == list(range(8))
