@@ -1,0 +1,90 @@
+"""Evaluate a model, a run, a whole sweep, or ready-made responses on math benchmarks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aepo.cli.common import fail
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+BENCHMARK_HELP = ("Comma-separated: aime24, amc23, college_math, gsm8k, math500, math, minerva_math, "
+                  "olympiadbench, tinylab (the tiny lab's held-out set; needs a tiny-lab model).")
+
+
+@app.callback(invoke_without_command=True)
+def eval_command(
+    model: Annotated[Optional[Path], typer.Option(help="HF model directory or training run directory "
+                                                  "(its checkpoint/ is loaded).")] = None,
+    responses: Annotated[Optional[Path], typer.Option(help="Only grade this JSONL of responses made "
+                                                      "elsewhere (rows: benchmark, id, response); "
+                                                      "tinylab rows need --model for their golds.")] = None,
+    sweep: Annotated[Optional[Path], typer.Option(help="Evaluate every finished run under SWEEP/runs/ and "
+                                                  "add the scores to SWEEP/results.parquet.")] = None,
+    benchmarks: Annotated[Optional[str], typer.Option(help=BENCHMARK_HELP)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (samples.jsonl, summary.json). "
+                                                "With --sweep: each RUN_DIR/eval.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Directory of <benchmark>.jsonl/.parquet files, or "
+                                                    "hf:OWNER/REPO. Default: $AEPO_DATA_DIR.")] = None,
+    n: Annotated[int, typer.Option(help="Samples per problem K (avg@K, pass@k).")] = 1,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")] = 0.0,
+    max_new_tokens: Annotated[int, typer.Option(help="Response length cap in tokens (tiny lab: 12).")] = 2048,
+    template: Annotated[str, typer.Option(help="Prompt template: qwen-math | plain | raw, or a literal "
+                                          "string with {problem}. The tiny lab always uses raw.")] = "qwen-math",
+    backend: Annotated[str, typer.Option(help="auto (vLLM if installed and a GPU is present) | embedded | vllm.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N (embedded backend).")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch (embedded backend).")] = 32,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N problems of each benchmark.")] = None,
+    workers: Annotated[int, typer.Option(help="Grading processes.")] = os.cpu_count() or 2,
+    grading_timeout: Annotated[float, typer.Option(help="Seconds per answer before it counts as wrong.")] = 5.0,
+    wandb: Annotated[str, typer.Option(help="W&B summary: off | auto (online if WANDB_API_KEY is set, "
+                                       "else offline) | online | offline.")] = "off",
+) -> None:
+    """Score a model on math benchmarks (accuracy, avg@K, pass@k), or grade given responses."""
+    if (sweep is not None) + (model is not None or responses is not None) != 1:
+        fail("give --model, --responses (with --model only for tinylab golds), or --sweep")
+    if sweep is None and out is None:
+        fail("--out is required")
+    if (model or sweep) and not benchmarks:
+        fail("--benchmarks is required with --model and --sweep")
+    if n < 1 or (n > 1 and temperature <= 0):
+        fail("--n must be >= 1, and --n > 1 needs --temperature > 0")
+    if backend not in ("auto", "embedded", "vllm") or wandb not in ("off", "auto", "online", "offline"):
+        fail(f"unknown --backend '{backend}' or --wandb '{wandb}'")
+
+    from aepo.eval.benchmarks import NAMES, BenchmarkError
+    from aepo.eval.generate import ModelError
+    from aepo.eval.runner import EvalError, EvalSettings, evaluate_model, evaluate_responses, evaluate_sweep, log_wandb
+
+    names = [b.strip() for b in (benchmarks or "").split(",") if b.strip()]
+    unknown = [b for b in names if b not in NAMES]
+    if unknown:
+        fail(f"unknown benchmark '{unknown[0]}' (known: {', '.join(NAMES)})")
+    st = EvalSettings(benchmarks=names, data_dir=data_dir or os.environ.get("AEPO_DATA_DIR"), n=n,
+                      temperature=temperature, max_new_tokens=max_new_tokens, template=template,
+                      backend=backend, device=device, batch_size=batch_size, seed=seed, limit=limit,
+                      workers=workers, grading_timeout_s=grading_timeout)
+    try:
+        if sweep is not None:
+            evaluate_sweep(sweep, st, echo=typer.echo)
+            return
+        if responses is not None:
+            if not responses.is_file():
+                fail(f"no responses file {responses}")
+            model_dir = None
+            if model is not None:
+                from aepo.eval.generate import resolve_model_dir
+
+                model_dir = resolve_model_dir(model)
+            summary = evaluate_responses(responses, st, out, model_dir, echo=typer.echo)
+        else:
+            summary = evaluate_model(model, st, out, echo=typer.echo)
+    except (BenchmarkError, ModelError, EvalError) as e:
+        fail(str(e))
+    typer.echo(f"average accuracy {summary['average'].get('accuracy', float('nan')):.4f}; wrote {out}")
+    log_wandb(summary, wandb, name=f"eval-{Path(responses or model).name}", out_dir=out)

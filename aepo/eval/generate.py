@@ -1,0 +1,123 @@
+"""Response generation for evaluation: the embedded backend (the trainer's own batched
+KV-cache sampler, CPU or GPU) and vLLM when it is installed (GPU).
+
+Greedy decoding when temperature is 0; otherwise n samples per prompt at that temperature.
+The embedded sampler stops a row at one eos id; other stop tokens of the model (e.g. Qwen's
+`<|im_end|>` next to `<|endoftext|>`) are cut off afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+# Prompt templates; `{problem}` is substituted with str.format (write literal braces doubled).
+TEMPLATES = {
+    # Qwen2.5-Math evaluation's chat format ("qwen25-math-cot")
+    "qwen-math": ("<|im_start|>system\nPlease reason step by step, and put your final answer "
+                  "within \\boxed{{}}.<|im_end|>\n<|im_start|>user\n{problem}<|im_end|>\n"
+                  "<|im_start|>assistant\n"),
+    # the trainer's default math prompt (aepo.config.DataConfig.prompt_template)
+    "plain": "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n",
+    # the problem text alone (the tiny lab always uses this)
+    "raw": "{problem}",
+}
+
+
+class ModelError(ValueError):
+    """The model path is not a model or run directory; the message is one line."""
+
+
+def format_prompt(template: str, problem: str) -> str:
+    """Fill a template name from TEMPLATES, or a literal template containing {problem}."""
+    return TEMPLATES.get(template, template).format(problem=problem)
+
+
+def resolve_model_dir(path_or_run_dir: str | Path) -> Path:
+    """A HF model directory as is, or a training run directory's `checkpoint/`."""
+    p = Path(path_or_run_dir)
+    if (p / "checkpoint" / "config.json").is_file():
+        return p / "checkpoint"
+    if (p / "config.json").is_file():
+        return p
+    raise ModelError(f"{p} is neither a model directory (config.json) nor a run directory (checkpoint/)")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                        "cpu" if device == "auto" else device)
+
+
+def load_model(path_or_run_dir: str | Path, device: str | torch.device = "cpu"):
+    """Load (model, tokenizer) from a HF model dir or a run dir; model in eval mode on device,
+    tokenizer padding on the left."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = resolve_model_dir(path_or_run_dir)
+    device = pick_device(str(device))
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def stop_ids(model, tokenizer) -> list[int]:
+    """Token ids that end a response: the generation config's eos ids, the tokenizer's eos,
+    and `<|im_end|>` when the vocabulary has it. The first is the sampler's eos."""
+    ids: list[int] = []
+    gen = getattr(model, "generation_config", None)
+    eos = getattr(gen, "eos_token_id", None)
+    for i in [*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id,
+              tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None]:
+        if i is not None and i not in ids:
+            ids.append(int(i))
+    if not ids:
+        raise ModelError("the tokenizer has no eos token")
+    return ids
+
+
+@torch.no_grad()
+def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperature: float = 0.0,
+                      max_new_tokens: int = 1024, batch_size: int = 32, seed: int = 0) -> list[list[str]]:
+    """n responses per prompt with the trainer's sampler (aepo.embedded.sampler.sample).
+    Returns a list (one per prompt) of n decoded responses."""
+    from aepo.embedded.sampler import sample
+
+    device = next(model.parameters()).device
+    stops = stop_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    rows = [p for p in prompts for _ in range(n)]  # prompt i's samples at rows i*n .. i*n+n-1
+    texts: list[str] = []
+    for start in range(0, len(rows), batch_size):
+        enc = tokenizer(rows[start : start + batch_size], return_tensors="pt", padding=True)
+        b = enc.input_ids.shape[0]
+        out = sample(model, enc.input_ids.to(device), enc.attention_mask.to(device),
+                     torch.full((b,), max(temperature, 1e-6)), max_new_tokens, stops[0], pad_id,
+                     generator=generator, greedy=temperature == 0)
+        for ids in out.response_ids.tolist():  # (B, T) rows
+            cut = next((j for j, t in enumerate(ids) if t in stops), len(ids))
+            texts.append(tokenizer.decode(ids[:cut], skip_special_tokens=True))
+    return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+
+def vllm_available() -> bool:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def generate_vllm(model_dir: str | Path, prompts: list[str], n: int = 1, temperature: float = 0.0,
+                  max_new_tokens: int = 1024, seed: int = 0) -> list[list[str]]:
+    """n responses per prompt with vLLM (GPU; `pip install vllm`)."""
+    try:
+        from vllm import LLM, SamplingParams
+    except ImportError:
+        raise ModelError("the vllm backend needs vLLM: pip install vllm") from None
+    llm = LLM(model=str(resolve_model_dir(model_dir)), seed=seed)
+    params = SamplingParams(n=n, temperature=temperature, max_tokens=max_new_tokens, seed=seed)
+    return [[o.text for o in r.outputs] for r in llm.generate(prompts, params)]

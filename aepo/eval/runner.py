@@ -1,0 +1,254 @@
+"""Glue for `aepo eval`: generate or read responses, grade them, score, write outputs.
+
+Outputs of one evaluation in OUT_DIR:
+- `samples.jsonl`: one row per graded response {benchmark, id, response, extracted, correct, timed_out}
+- `summary.json`: {"benchmarks": {name: scores}, "average": {...}, "settings": {...}}, where
+  scores are those of `aepo.eval.metrics.score` (n, samples, accuracy, avg@K, pass@k, timeouts).
+Flat metric keys (W&B summary, sweep table columns) are `eval/<benchmark>/<score>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from aepo.eval.benchmarks import TINYLAB, Problem, load_benchmark
+from aepo.eval.grading import DEFAULT_TIMEOUT_S, GradingPool
+from aepo.eval.metrics import average, score
+
+log = logging.getLogger(__name__)
+TINYLAB_MAX_NEW_TOKENS = 12  # the tiny lab's answers are 'x+y' (<= 9 characters) plus eos
+
+
+class EvalError(ValueError):
+    """Bad input to an evaluation (responses file, sweep dir); the message is one line."""
+
+
+@dataclass
+class EvalSettings:
+    """Everything that decides an evaluation's numbers; stored in summary.json."""
+
+    benchmarks: list[str]
+    data_dir: str | None = None
+    n: int = 1  # samples per problem K
+    temperature: float = 0.0  # 0 = greedy
+    max_new_tokens: int = 2048
+    template: str = "qwen-math"  # a TEMPLATES name or a literal template with {problem}
+    backend: str = "auto"  # auto | embedded | vllm
+    device: str = "auto"
+    batch_size: int = 32
+    seed: int = 0
+    limit: int | None = None  # first `limit` problems per benchmark (smoke tests)
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    grading_timeout_s: float = DEFAULT_TIMEOUT_S
+
+
+# ---- grading and scoring ---------------------------------------------------------------
+def grade_samples(rows: list[dict[str, str]], problems: dict[str, dict[str, Problem]],
+                  pool: GradingPool | None) -> list[dict[str, Any]]:
+    """Grade rows {benchmark, id, response} against their problems' golds.
+    Math benchmarks go through the pool (needed only if there are any); the tiny lab uses its
+    own reward in-process."""
+    samples: list[dict[str, Any] | None] = [None] * len(rows)
+    math_rows = []
+    for i, r in enumerate(rows):
+        gold = problems[r["benchmark"]][r["id"]].gold
+        if r["benchmark"] == TINYLAB:
+            from aepo.tasks.tinylab import reward
+
+            samples[i] = {**r, "extracted": r["response"].strip(),
+                          "correct": reward(gold, r["response"]) > 0, "timed_out": False}
+        else:
+            math_rows.append((i, r, gold))
+    graded = pool.grade_many([(r["response"], gold) for _, r, gold in math_rows]) if math_rows else []
+    for (i, r, _), g in zip(math_rows, graded):
+        samples[i] = {**r, "extracted": g.extracted, "correct": g.correct, "timed_out": g.timed_out}
+        if g.timed_out:
+            log.warning("grading timed out on %s id %s; counted as wrong", r["benchmark"], r["id"])
+    return samples  # type: ignore[return-value]
+
+
+def summarize(samples: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    """summary.json content from graded samples."""
+    correct: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    timeouts: dict[str, int] = defaultdict(int)
+    for s in samples:
+        correct[s["benchmark"]][s["id"]].append(bool(s["correct"]))
+        timeouts[s["benchmark"]] += bool(s.get("timed_out"))
+    per = {b: score(dict(c), timeouts[b]) for b, c in correct.items()}
+    return {"benchmarks": per, "average": average(per), "settings": settings}
+
+
+def flat_scores(summary: dict[str, Any]) -> dict[str, float]:
+    """{'eval/<benchmark>/<score>': value}, average included as 'eval/average/<score>'."""
+    out = {f"eval/{b}/{k}": v for b, s in summary["benchmarks"].items() for k, v in s.items()}
+    out.update({f"eval/average/{k}": v for k, v in summary["average"].items()})
+    return out
+
+
+def write_outputs(out_dir: str | Path, samples: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "samples.jsonl", "w", encoding="utf-8") as f:
+        for s in samples:
+            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+# ---- the three modes -------------------------------------------------------------------
+def load_problems(names: list[str], data_dir: str | None, model_dir: Path | None = None,
+                  limit: int | None = None) -> dict[str, dict[str, Problem]]:
+    return {b: {p.id: p for p in load_benchmark(b, data_dir, model_dir, limit)} for b in names}
+
+
+def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Problem]],
+                       st: EvalSettings, echo: Callable[[str], None] = print) -> list[dict[str, str]]:
+    """Rows {benchmark, id, response}: st.n per problem, in problem order."""
+    from aepo.eval import generate as gen
+
+    model_dir = gen.resolve_model_dir(model_path)
+    use_vllm = st.backend == "vllm" or (st.backend == "auto" and gen.vllm_available())
+    model = tokenizer = None
+    if not use_vllm:
+        model, tokenizer = gen.load_model(model_dir, st.device)
+    rows = []
+    for bench, probs in problems.items():
+        template = "raw" if bench == TINYLAB else st.template
+        max_new = TINYLAB_MAX_NEW_TOKENS if bench == TINYLAB else st.max_new_tokens
+        prompts = [gen.format_prompt(template, p.problem) for p in probs.values()]
+        t0 = time.perf_counter()
+        if use_vllm:
+            outs = gen.generate_vllm(model_dir, prompts, st.n, st.temperature, max_new, st.seed)
+        else:
+            outs = gen.generate_embedded(model, tokenizer, prompts, st.n, st.temperature, max_new,
+                                         st.batch_size, st.seed)
+        echo(f"{bench}: generated {len(prompts) * st.n} responses in {time.perf_counter() - t0:.1f}s")
+        rows += [{"benchmark": bench, "id": pid, "response": r} for pid, rs in zip(probs, outs) for r in rs]
+    return rows
+
+
+def evaluate_model(model_path: str | Path, st: EvalSettings, out_dir: str | Path,
+                   pool: GradingPool | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Generate, grade, score and write outputs for one model or run directory."""
+    from aepo.eval.generate import resolve_model_dir
+
+    problems = load_problems(st.benchmarks, st.data_dir, resolve_model_dir(model_path), st.limit)
+    rows = generate_responses(model_path, problems, st, echo)
+    return _grade_and_write(rows, problems, st, out_dir, pool, echo, {"model": str(model_path)})
+
+
+def read_responses(path: str | Path) -> list[dict[str, str]]:
+    """Rows {benchmark, id, response} of a responses JSONL file; ids become strings."""
+    rows = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            rows.append({"benchmark": str(r["benchmark"]), "id": str(r["id"]),
+                         "response": "" if r["response"] is None else str(r["response"])})
+        except json.JSONDecodeError as e:
+            raise EvalError(f"{path}:{i + 1}: not valid JSON ({e.msg})") from None
+        except (KeyError, TypeError) as e:
+            raise EvalError(f"{path}:{i + 1}: row needs 'benchmark', 'id' and 'response' (missing {e})") from None
+    if not rows:
+        raise EvalError(f"{path}: no responses")
+    return rows
+
+
+def evaluate_responses(path: str | Path, st: EvalSettings, out_dir: str | Path,
+                       model_dir: str | Path | None = None,
+                       echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Grade responses generated elsewhere against the golds of their benchmarks."""
+    rows = read_responses(path)
+    names = list(dict.fromkeys(r["benchmark"] for r in rows))
+    problems = load_problems(names, st.data_dir, Path(model_dir) if model_dir else None)
+    for i, r in enumerate(rows):
+        if r["id"] not in problems[r["benchmark"]]:
+            raise EvalError(f"{path}: row {i}: no problem with id '{r['id']}' in {r['benchmark']}")
+    st.benchmarks = names
+    return _grade_and_write(rows, problems, st, out_dir, None, echo, {"responses": str(path)})
+
+
+def _grade_and_write(rows, problems, st: EvalSettings, out_dir, pool, echo, source) -> dict[str, Any]:
+    own_pool = pool is None and any(r["benchmark"] != TINYLAB for r in rows)
+    if own_pool:
+        pool = GradingPool(st.workers, st.grading_timeout_s)
+    try:
+        t0 = time.perf_counter()
+        samples = grade_samples(rows, problems, pool)
+        echo(f"graded {len(samples)} responses in {time.perf_counter() - t0:.1f}s")
+    finally:
+        if own_pool:
+            pool.close()  # type: ignore[union-attr]
+    summary = summarize(samples, {**source, **st.__dict__})
+    write_outputs(out_dir, samples, summary)
+    for b, s in summary["benchmarks"].items():
+        echo(f"{b}: accuracy {s['accuracy']:.4f} over {s['n']} problems x {s['samples']}"
+             + (f" ({s['timeouts']} grading time-outs)" if s["timeouts"] else ""))
+    return summary
+
+
+def evaluate_sweep(sweep_dir: str | Path, st: EvalSettings,
+                   echo: Callable[[str], None] = print) -> list[str]:
+    """Evaluate every finished run of a sweep from its checkpoint into RUN_DIR/eval/, then merge
+    the flat scores into SWEEP_DIR/results.parquet (one row per run_id). Returns the run ids."""
+    import pandas as pd
+
+    runs_dir = Path(sweep_dir) / "runs"
+    if not runs_dir.is_dir():
+        raise EvalError(f"{sweep_dir} has no runs/ directory")
+    finished = []
+    for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        try:
+            status = json.loads((run_dir / "result.json").read_text()).get("status")
+        except (OSError, json.JSONDecodeError):
+            status = None
+        if status == "finished" and (run_dir / "checkpoint").is_dir():
+            finished.append(run_dir)
+    if not finished:
+        raise EvalError(f"{sweep_dir}: no finished run with a checkpoint/")
+    scores = {}
+    pool = GradingPool(st.workers, st.grading_timeout_s) if set(st.benchmarks) - {TINYLAB} else None
+    try:
+        for run_dir in finished:
+            echo(f"evaluating {run_dir.name}")
+            summary = evaluate_model(run_dir, st, run_dir / "eval", pool, echo)
+            scores[run_dir.name] = flat_scores(summary)
+    finally:
+        if pool is not None:
+            pool.close()
+    table = Path(sweep_dir) / "results.parquet"
+    df = pd.read_parquet(table) if table.is_file() else pd.DataFrame({"run_id": pd.Series(dtype=str)})
+    if "run_id" not in df.columns:
+        raise EvalError(f"{table} has no run_id column")
+    df = df.set_index("run_id")
+    for run_id, flat in scores.items():
+        for k, v in flat.items():
+            df.loc[run_id, k] = v
+    df.reset_index().to_parquet(table, index=False)
+    echo(f"wrote scores of {len(scores)} runs to {table}")
+    return list(scores)
+
+
+def log_wandb(summary: dict[str, Any], mode: str, name: str | None = None,
+              out_dir: str | Path | None = None) -> None:
+    """Put the flat scores in a W&B run's summary. mode: online | offline | auto (online when
+    WANDB_API_KEY is set, else offline) | off."""
+    if mode == "off":
+        return
+    import wandb
+
+    if mode == "auto":
+        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "aepo"), name=name, job_type="eval",
+                     mode=mode, dir=str(out_dir) if out_dir else None,
+                     config={k: v for k, v in summary["settings"].items()})
+    run.summary.update(flat_scores(summary))
+    run.finish()
