@@ -28,6 +28,17 @@ class Rollout:
         return Rollout(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
 
+def _cache_kwarg(model: torch.nn.Module) -> str:
+    """transformers >= 5.2x names the KV cache argument `cache`; older releases `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _returned_cache(out):
+    return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+
+
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
     """Position ids that skip left padding. mask: (B, L) -> (B, L)."""
     return (mask.long().cumsum(-1) - 1).clamp_min(0)
@@ -40,19 +51,24 @@ def sample(
     prompt_mask: torch.Tensor,
     temperatures: torch.Tensor,
     max_new_tokens: int,
-    eos_id: int,
+    eos_id: int | list[int],
     pad_id: int,
     generator: torch.Generator | None = None,
     greedy: bool = False,
 ) -> Rollout:
-    """Sample one response per row. prompt_ids, prompt_mask: (B, L); temperatures: (B,)."""
+    """Sample one response per row. prompt_ids, prompt_mask: (B, L); temperatures: (B,).
+
+    A row stops at its first token in `eos_id` (one id or several, e.g. Qwen's <|im_end|>).
+    """
     device = prompt_ids.device
+    stop_ids = torch.tensor([eos_id] if isinstance(eos_id, int) else list(eos_id), device=device)
     b = prompt_ids.shape[0]
     temps = temperatures.to(device=device, dtype=torch.float32)[:, None]  # (B, 1)
     mask = prompt_mask.clone()
     positions = positions_from_mask(mask)
+    cache_kw = _cache_kwarg(model)
     out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    cache = out.past_key_values
+    cache = _returned_cache(out)
     logits = out.logits[:, -1, :].float()  # (B, V)
     next_pos = positions[:, -1:] + 1  # (B, 1)
     done = torch.zeros(b, dtype=torch.bool, device=device)
@@ -69,15 +85,15 @@ def sample(
         tokens.append(tok)
         logps.append(logp1.gather(-1, tok[:, None]).squeeze(-1))
         ents.append(entropy_from_logits(logits))
-        done = done | (tok == eos_id)
+        done = done | torch.isin(tok, stop_ids)
         if bool(done.all()) or t == max_new_tokens - 1:
             break
         # every generated position stays visible (rows past eos are masked out of the loss later),
         # exactly as in `response_logits`, so the two passes see the same context
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos,
-                    past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
+                    use_cache=True, **{cache_kw: cache})
+        cache = _returned_cache(out)
         logits = out.logits[:, -1, :].float()
         next_pos = next_pos + 1
     resp_mask = torch.stack(alive, 1).long()  # (B, T)

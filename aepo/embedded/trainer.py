@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -109,6 +110,16 @@ def rewards_of(task: Task, tokenizer, rollout: Rollout, answers: list[str]) -> t
     return torch.tensor([task.reward(a, t) for a, t in zip(answers, texts)])
 
 
+def stop_ids(tok) -> list[int]:
+    """eos plus the chat end-of-turn token where the tokenizer has one."""
+    ids = {tok.eos_token_id}
+    for t in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
+        i = tok.convert_tokens_to_ids(t) if t in tok.get_vocab() else None
+        if i is not None:
+            ids.add(i)
+    return sorted(ids)
+
+
 def plain_splice(main_adv: torch.Tensor) -> Splice:
     b = main_adv.shape[0]
     return Splice(torch.arange(b), main_adv.float(), torch.zeros(b, dtype=torch.bool), 0, 0)
@@ -163,18 +174,23 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
         start, wall_before = state["step"], state.get("wall_time_s", 0.0)
         truncate_metrics(out / "metrics.jsonl", start)
         log(f"resuming {out} from step {start}")
+    elif (out / "metrics.jsonl").exists():  # resumed before its first checkpoint: start over
+        truncate_metrics(out / "metrics.jsonl", 0)
     write_json_atomic(out / "config.json", {"config": cfg.to_dict(), "derived": d, "model_dir": model_dir,
                                             "task": task.name, "aepo_mode": cfg.algo.mode if spec.extra_samples
                                             else None, **provenance()})
     prompt_ids = encode_prompts(tok, task, cfg.data.max_prompt_tokens)
     logger = RunLogger(out, cfg.to_dict(), cfg.wandb, cfg.wandb_project, cfg.wandb_group)
     G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
+    eos = stop_ids(tok)
     done, t_start, status, error = start, time.time(), "failed", None
 
     def save(step_done: int) -> None:
-        ckpt.save_checkpoint(out, model, tok, optimizer, {
+        path = ckpt.save_checkpoint(out, model, tok, optimizer, {
             "step": step_done, "controller": controller.state_dict(),
             "wall_time_s": wall_before + time.time() - t_start})
+        if (Path(model_dir) / "tinylab.json").is_file():  # so `aepo eval` knows the task
+            shutil.copy(Path(model_dir) / "tinylab.json", path / "tinylab.json")
 
     try:
         for step in range(start + 1, cfg.steps + 1):
@@ -192,7 +208,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             # -- 2. one generation call, per-row temperature
             model.eval()
             ids, mask = left_pad([prompt_ids[p] for p in rows], tok.pad_token_id, device)
-            roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, tok.eos_token_id,
+            roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, eos,
                           tok.pad_token_id, generator=gen if device.type == "cpu" else None)
             roll = Rollout(*(x.cpu() for x in (roll.prompt_ids, roll.prompt_mask, roll.response_ids,
                                                 roll.response_mask, roll.logprobs, roll.entropy)))
@@ -230,7 +246,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                 "controller/temperature": t_extra if spec.extra_samples else 1.0,
                 "controller/raising": float(decision.raising) if spec.extra_samples else 0.0,
                 "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
-                **splice.metrics(),
+                **(splice.metrics() if spec.extra_samples else
+                   {"controller/num_kept_samples": 0.0, "controller/num_reinforce_samples": 0.0,
+                    "controller/no_sample": 0.0}),
                 "timing_s/gen": t_gen - t0,
                 "timing_s/update": t_end - t_gen,
                 "timing_s/step": t_end - t0,
@@ -302,12 +320,12 @@ def validate(model, tok, task: Task, cfg: RunConfig, device, n_samples: int = 4)
     ids, mask = left_pad(seqs, tok.pad_token_id, device)
     gen = torch.Generator().manual_seed(cfg.seed + 99991)
     answers = [it["answer"] for it in items]
-    greedy = sample(model, ids, mask, torch.ones(len(items)), cfg.rollout.max_new_tokens, tok.eos_token_id,
+    greedy = sample(model, ids, mask, torch.ones(len(items)), cfg.rollout.max_new_tokens, stop_ids(tok),
                     tok.pad_token_id, greedy=True)
     acc = rewards_of(task, tok, greedy.select(torch.arange(len(items))), answers).mean().item()
     rep = torch.arange(len(items)).repeat_interleave(n_samples)
     sampled = sample(model, ids[rep], mask[rep], torch.ones(len(rep)), cfg.rollout.max_new_tokens,
-                     tok.eos_token_id, tok.pad_token_id, generator=gen if device.type == "cpu" else None)
+                     stop_ids(tok), tok.pad_token_id, generator=gen if device.type == "cpu" else None)
     r = rewards_of(task, tok, sampled, [answers[i] for i in rep.tolist()]).view(len(items), n_samples)
     name = task.name
     return {f"val/{name}/accuracy": acc, f"val/{name}/mean@{n_samples}": r.mean().item(),

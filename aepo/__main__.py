@@ -1,0 +1,3 @@
+from aepo.cli import main
+
+main()
