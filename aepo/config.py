@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-METHODS = ("grpo", "aepo", "entropy_reg", "entropy_adv", "aepo_no_temp", "aepo_with_negatives")
+METHODS = ("grpo", "aepo", "entropy_reg", "entropy_adv", "entropy_adaptive", "aepo_no_temp",
+           "aepo_with_negatives")
+CONTROLLERS = ("bang_bang", "pi")
 AEPO_MODES = ("replace", "add")
 EXTRA_LAYOUTS = ("additional", "in_place")
 LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
@@ -90,6 +92,13 @@ class AlgoConfig:
                            "those prompts' main groups (no extra rollout cost); additional: on top "
                            "of the full main batch (the reference, +f rollout cost). Both in ONE "
                            "generation call.")
+    controller: str = _f("bang_bang", "bang_bang: the paper's switch T_high/T_low at full strength | pi: "
+                         "proportional-integral control of the strength (K or alpha share) with anti-windup.")
+    pi_kp: float = _f(2.0, "PI controller: proportional gain k_p (per nat of error).")
+    pi_ki: float = _f(0.05, "PI controller: integral gain k_i (per nat of error per step).")
+    saturation_steps: int = _f(50, "Steps at a bound before controller/saturated is set and a warning given.")
+    adaptive_delta: float = _f(0.005, "entropy_adaptive: coefficient step per update (TRL 1.16: 0.005).")
+    adaptive_max: float = _f(1.0, "entropy_adaptive: upper bound of the coefficient (TRL: 1.0).")
     halve_when_lowering: bool = _f(True, "replace mode: K is halved when T < 1 (reference code).")
     entropy_coef: float = _f(0.03, "Entropy-Reg lambda (loss - lambda * H; paper: 0.03).")
     adv_beta: float = _f(0.4, "Entropy-Adv beta (Cheng et al. 2025; paper: 0.4).")
@@ -147,6 +156,9 @@ class RunConfig:
             (a.method in METHODS, f"unknown method '{a.method}' (choose from {', '.join(METHODS)})"),
             (a.mode in AEPO_MODES, f"unknown AEPO mode '{a.mode}' (choose from {', '.join(AEPO_MODES)})"),
             (a.extra_layout in EXTRA_LAYOUTS, f"unknown extra_layout '{a.extra_layout}'"),
+            (a.controller in CONTROLLERS, f"unknown controller '{a.controller}' (choose from {', '.join(CONTROLLERS)})"),
+            (a.pi_kp >= 0 and a.pi_ki >= 0 and a.saturation_steps >= 1, "PI gains must be >= 0, saturation_steps >= 1"),
+            (a.adaptive_delta > 0 and a.adaptive_max > 0, "adaptive_delta and adaptive_max must be > 0"),
             (a.entropy_target >= 0, f"entropy target H must be >= 0 nats, got {a.entropy_target}"),
             (a.t_high > 1, f"T_high must be > 1, got {a.t_high}"),
             (0 < a.t_low < 1, f"T_low must be in (0, 1), got {a.t_low}"),

@@ -29,6 +29,10 @@ GLOSSARY: dict[str, str] = {
     "controller/target": "Target entropy H_target (nats).",
     "controller/temperature": "Temperature of this step's extra samples (1.0 for methods without them).",
     "controller/raising": "1 when this step's extra samples aim to raise entropy (H below target).",
+    "controller/strength": "Share of the regularization budget (K_max or alpha) used this step, in [0, 1] "
+                           "(bang-bang: 1).",
+    "controller/saturated": "1 once the controller has sat at its bound for `saturation_steps` steps.",
+    "controller/entropy_coef": "entropy_adaptive: the entropy-bonus coefficient applied this step.",
     "controller/extra_score/mean": "Mean reward of the temperature-adjusted samples.",
     "controller/num_kept_samples": "Extra samples passing the filter (right answers of mixed groups).",
     "controller/num_reinforce_samples": "Kept samples that entered the update (K in replace mode).",

@@ -71,3 +71,49 @@ def test_a_step_with_no_kept_sample_is_plain_grpo():
     assert s.metrics()["controller/no_sample"] == 1.0
     s = assemble_aepo_batch(MAIN_ADV, torch.zeros(0), 4, "add", k_max=5, raising=True)
     assert s.rows.tolist() == list(range(8))
+
+
+# ---- PI controller (issue 8) and the entropy_adaptive coefficient -------------------------------
+from aepo.core.controller import AdaptiveEntropyCoef, PIController  # noqa: E402
+
+
+def test_pi_steady_error_moves_the_integral_term():
+    c = PIController(target=0.5, t_high=1.5, t_low=0.8, k_p=1.0, k_i=0.1)
+    for _ in range(3):
+        d = c.update(0.4)  # e = +0.1 each step
+    assert abs(c.integral - 0.03) < 1e-9
+    assert abs(d.strength - (0.1 + 0.03)) < 1e-9 and d.raising and d.temperature == 1.5
+
+
+def test_pi_output_and_integral_respect_their_bounds():
+    c = PIController(target=1.0, t_high=1.5, t_low=0.8, k_p=2.0, k_i=0.5, saturation_steps=3)
+    for _ in range(10):
+        d = c.update(0.0)  # e = +1: saturates
+    assert c.integral == 1.0 and d.strength == 1.0 and d.saturated
+    d = c.update(2.0)  # e = -1: integral unwinds from its clamp at once, not from +5
+    assert c.integral == 0.5 and not d.raising and d.temperature == 0.8
+    assert d.strength == 1.0 and not d.saturated  # at the other bound: the count starts again
+
+
+def test_pi_on_target_with_no_history_uses_no_strength():
+    d = PIController(0.5, 1.5, 0.8).update(0.5)
+    assert d.strength == 0.0
+
+
+def test_pi_state_round_trips_through_a_checkpoint():
+    a = PIController(0.5, 1.5, 0.8)
+    for h in (0.1, 0.2, 0.9):
+        a.update(h)
+    b = PIController(0.5, 1.5, 0.8)
+    b.load_state_dict(a.state_dict())
+    assert b.update(0.3) == a.update(0.3) and b.integral == a.integral
+
+
+def test_adaptive_coefficient_steps_toward_target_and_applies_only_below_it():
+    c = AdaptiveEntropyCoef(target=0.2, delta=0.005)
+    assert c.update(0.1) == 0.005 and c.update(0.1) == 0.01
+    assert c.active_coef() == 0.01
+    assert c.update(0.3) == 0.005 and c.active_coef() == 0.0  # above target: bonus off
+    for _ in range(5):
+        c.update(0.5)
+    assert c.coef == 0.0  # lower bound

@@ -30,7 +30,7 @@ def comparable(rows):
 
 
 @pytest.mark.parametrize("method", ["grpo", "aepo", "entropy_reg", "entropy_adv", "aepo_no_temp",
-                                    "aepo_with_negatives"])
+                                    "aepo_with_negatives", "entropy_adaptive"])
 def test_every_method_trains_and_writes_its_records(tmp_path, tiny_model_dir, method):
     out = tmp_path / method
     res = run_cli("--method", method, "--steps", "3", "--out", str(out), *FAST, "--set", "eval_every=3")

@@ -14,9 +14,8 @@ from typing import Any
 class Decision:
     temperature: float  # T of the extra samples
     raising: bool  # True: entropy is below target and the samples should raise it
-
-    def metrics(self) -> dict[str, float]:
-        return {"controller/temperature": self.temperature, "controller/raising": float(self.raising)}
+    strength: float = 1.0  # in [0, 1]: share of the regularization budget (K_max or alpha) to use
+    saturated: bool = False  # the controller has sat at a bound for `saturation_steps` steps
 
 
 class BangBangController:
@@ -45,3 +44,91 @@ class BangBangController:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last_entropy = state["last_entropy"]
         self.decision = Decision(**state["decision"])
+
+
+class PIController:
+    """Proportional-integral control of AEPO's strength (issue 8; not in the paper).
+
+    With the error e_t = H_target - H_t (nats; > 0 means entropy must rise):
+
+        I_t = clip(I_{t-1} + k_i * e_t, -1, 1)        (integral, clamped: anti-windup)
+        u_t = clip(k_p * e_t + I_t, -1, 1)
+        T   = T_high if u_t > 0 else T_low             (direction, as the paper's switch)
+        strength = |u_t|                               (share of K_max / alpha used)
+
+    The integral term removes the steady-state error a fixed-strength switch leaves when the
+    task keeps sharpening the policy (accuracy climbing); the clamp keeps it from winding up
+    while the output is saturated. When |u| = 1 for `saturation_steps` steps in a row the
+    target is out of reach with this budget: `saturated` is set (and the trainer warns once).
+    """
+
+    def __init__(self, target: float, t_high: float, t_low: float, k_p: float = 2.0, k_i: float = 0.05,
+                 saturation_steps: int = 50):
+        self.target, self.t_high, self.t_low = target, t_high, t_low
+        self.k_p, self.k_i, self.saturation_steps = k_p, k_i, saturation_steps
+        self.integral = 0.0
+        self.bound, self.steps_at_bound = 0, 0
+        self.last_entropy: float | None = None
+        self.decision = Decision(temperature=t_high, raising=True, strength=1.0)
+
+    def update(self, measured_entropy: float) -> Decision:
+        self.last_entropy = float(measured_entropy)
+        e = self.target - self.last_entropy
+        self.integral = min(1.0, max(-1.0, self.integral + self.k_i * e))
+        u = min(1.0, max(-1.0, self.k_p * e + self.integral))
+        bound = 1 if u >= 1.0 else -1 if u <= -1.0 else 0  # which bound the output sits at
+        self.steps_at_bound = (self.steps_at_bound + 1 if bound == self.bound else 1) if bound else 0
+        self.bound = bound
+        self.decision = Decision(temperature=self.t_high if u > 0 else self.t_low, raising=u > 0,
+                                 strength=abs(u), saturated=self.steps_at_bound >= self.saturation_steps)
+        return self.decision
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_entropy": self.last_entropy, "integral": self.integral,
+                "bound": self.bound, "steps_at_bound": self.steps_at_bound, "decision": asdict(self.decision)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last_entropy, self.integral = state["last_entropy"], state["integral"]
+        self.bound, self.steps_at_bound = state["bound"], state["steps_at_bound"]
+        self.decision = Decision(**state["decision"])
+
+
+class AdaptiveEntropyCoef:
+    """The `entropy_adaptive` baseline's coefficient (Skywork-OR1; TRL's use_adaptive_entropy).
+
+        c_{t+1} = clip(c_t + delta * sign(H_target - H_t), c_min, c_max)
+
+    and the entropy bonus -c * H applies only while H < H_target.
+    """
+
+    def __init__(self, target: float, delta: float = 0.005, c_min: float = 0.0, c_max: float = 1.0,
+                 c_init: float = 0.0):
+        self.target, self.delta, self.c_min, self.c_max = target, delta, c_min, c_max
+        self.coef = c_init
+        self.last_entropy: float | None = None
+
+    def active_coef(self) -> float:
+        """The coefficient for the next update: 0 once entropy has reached the target."""
+        below = self.last_entropy is None or self.last_entropy < self.target
+        return self.coef if below else 0.0
+
+    def update(self, measured_entropy: float) -> float:
+        self.last_entropy = float(measured_entropy)
+        step = self.delta if self.last_entropy < self.target else -self.delta
+        self.coef = min(self.c_max, max(self.c_min, self.coef + step))
+        return self.coef
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"coef": self.coef, "last_entropy": self.last_entropy}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.coef, self.last_entropy = state["coef"], state["last_entropy"]
+
+
+def make_controller(kind: str, target: float, t_high: float, t_low: float, k_p: float, k_i: float,
+                    saturation_steps: int):
+    if kind == "bang_bang":
+        return BangBangController(target, t_high, t_low)
+    if kind == "pi":
+        return PIController(target, t_high, t_low, k_p, k_i, saturation_steps)
+    raise ValueError(f"unknown controller '{kind}'")

@@ -14,6 +14,7 @@ Checkpoints every N steps and on exit; `resume=True` continues bit-for-bit on CP
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
@@ -26,7 +27,7 @@ import torch
 from aepo.config import ConfigError, RunConfig
 from aepo.core.advantages import grpo_advantages
 from aepo.core.assembly import Splice, assemble_aepo_batch
-from aepo.core.controller import BangBangController
+from aepo.core.controller import AdaptiveEntropyCoef, make_controller
 from aepo.core.entropy import batch_entropy, entropy_from_logits, sampled_logprob_estimate, sequence_mean
 from aepo.core.losses import LossBatch, LossConfig
 from aepo.core.methods import METHODS
@@ -166,11 +167,15 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                           entropy_coef=cfg.algo.entropy_coef, adv_beta=cfg.algo.adv_beta,
                           adv_kappa=cfg.algo.adv_kappa)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    controller = BangBangController(cfg.algo.entropy_target, cfg.algo.t_high, cfg.algo.t_low)
+    a = cfg.algo
+    controller = make_controller(a.controller, a.entropy_target, a.t_high, a.t_low, a.pi_kp, a.pi_ki,
+                                 a.saturation_steps)
+    coef_ctrl = AdaptiveEntropyCoef(a.entropy_target, a.adaptive_delta, 0.0, a.adaptive_max)
     start, wall_before = 0, 0.0
     if state is not None:
         ckpt.load_optimizer(out, optimizer)
         controller.load_state_dict(state["controller"])
+        coef_ctrl.load_state_dict(state["entropy_coef"])
         start, wall_before = state["step"], state.get("wall_time_s", 0.0)
         truncate_metrics(out / "metrics.jsonl", start)
         log(f"resuming {out} from step {start}")
@@ -184,10 +189,11 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
     eos = stop_ids(tok)
     done, t_start, status, error = start, time.time(), "failed", None
+    warned_saturation = False
 
     def save(step_done: int) -> None:
         path = ckpt.save_checkpoint(out, model, tok, optimizer, {
-            "step": step_done, "controller": controller.state_dict(),
+            "step": step_done, "controller": controller.state_dict(), "entropy_coef": coef_ctrl.state_dict(),
             "wall_time_s": wall_before + time.time() - t_start})
         if (Path(model_dir) / "tinylab.json").is_file():  # so `aepo eval` knows the task
             shutil.copy(Path(model_dir) / "tinylab.json", path / "tinylab.json")
@@ -198,10 +204,13 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             rng, gen = step_rngs(cfg.seed, step)
             # -- 1. prompts and the plan of one sampling call
             picks = rng.sample(range(len(task.train)), min(P, len(task.train)))
-            main_p = picks[: d["main_prompts"]]
-            extra_p = (picks[d["main_prompts"]:] if cfg.algo.extra_layout == "in_place"
-                       else picks[: d["extra_prompts"]]) if spec.extra_samples else []
             decision = controller.decision
+            # the controller's strength scales how many prompts get extra groups (bang-bang: all f*P)
+            n_x = int(round(decision.strength * d["extra_prompts"])) if spec.extra_samples else 0
+            if cfg.algo.extra_layout == "in_place":
+                main_p, extra_p = picks[: len(picks) - n_x], picks[len(picks) - n_x:]
+            else:
+                main_p, extra_p = picks, picks[:n_x]
             t_extra = 1.0 if spec.extra_at_t1 else decision.temperature
             rows = [p for p in main_p for _ in range(G)] + [p for p in extra_p for _ in range(G)]
             temps = torch.tensor([cfg.rollout.temperature] * (len(main_p) * G) + [t_extra] * (len(extra_p) * G))
@@ -217,11 +226,16 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             rewards = rewards_of(task, tok, roll, [task.train[p]["answer"] for p in rows])  # (B,)
             b_m = len(main_p) * G
             main_adv = grpo_advantages(rewards[:b_m], G)
+            # the controller's strength scales the regularization budget (bang-bang: always 1)
+            step_cfg = dataclasses.replace(loss_cfg, alpha=loss_cfg.alpha * decision.strength)
             if spec.extra_samples:
-                splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, d["k_max"],
+                k_max = int(round(decision.strength * cfg.algo.alpha * b_m))  # K_max = alpha * B_main
+                splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, k_max,
                                              decision.raising, spec.keep_negatives, cfg.algo.halve_when_lowering)
             else:
                 splice = plain_splice(main_adv)
+            if spec.adaptive_entropy_coef:
+                step_cfg = dataclasses.replace(step_cfg, entropy_coef=coef_ctrl.active_coef())
             # -- 4. the controller's signal: exact T = 1 entropy of the on-policy main rows
             main_mask = roll.response_mask[:b_m]
             h_main = batch_entropy(roll.entropy[:b_m], main_mask).item()
@@ -229,8 +243,14 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             # -- 5. update
             model.train()
             upd = roll.select(splice.rows)
-            metrics = update(model, optimizer, spec.loss, loss_cfg, upd, splice, cfg, device)
+            metrics = update(model, optimizer, spec.loss, step_cfg, upd, splice, cfg, device)
             controller.update(h_main)
+            coef_ctrl.update(h_main)
+            if controller.decision.saturated and not warned_saturation and spec.extra_samples:
+                warned_saturation = True
+                bound = "T_high / K_max (alpha)" if controller.decision.raising else "T_low / K_max (alpha)"
+                log(f"warning: the entropy controller has sat at its bound ({bound}) for "
+                    f"{a.saturation_steps} steps: target {a.entropy_target} looks out of reach")
             t_end = time.time()
             n_tokens = int(roll.response_mask.sum())
             record = {
@@ -245,6 +265,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                 "controller/target": cfg.algo.entropy_target,
                 "controller/temperature": t_extra if spec.extra_samples else 1.0,
                 "controller/raising": float(decision.raising) if spec.extra_samples else 0.0,
+                "controller/strength": decision.strength if spec.extra_samples else 0.0,
+                "controller/saturated": float(decision.saturated) if spec.extra_samples else 0.0,
+                "controller/entropy_coef": step_cfg.entropy_coef if spec.adaptive_entropy_coef else 0.0,
                 "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
                 **(splice.metrics() if spec.extra_samples else
                    {"controller/num_kept_samples": 0.0, "controller/num_reinforce_samples": 0.0,
