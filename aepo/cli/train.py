@@ -50,9 +50,7 @@ def train_command(
         cfg = cfg.with_overrides(parse_set_option(set_ or []))
         cfg = cfg.with_overrides({k: v for k, v in explicit.items() if v is not None}).validate()
         if cfg.backend == "verl":
-            from aepo.verl_backend.launch import launch
-
-            raise typer.Exit(launch(cfg, resume=resume))
+            raise ConfigError("the verl backend is not built yet (issue 6); use --backend embedded")
         from aepo.embedded.trainer import train
 
         with StepProgress(f"{cfg.algo.method} {Path(cfg.out).name}") as progress:
