@@ -116,6 +116,7 @@ class RunConfig:
     save_every: int = _f(100, "Checkpoint every N steps (also on exit). 0: only on exit.")
     eval_every: int = _f(50, "Greedy validation every N steps (0: off; also at the last step).")
     eval_prompts: int = _f(200, "Held-out prompts used by in-training validation.")
+    eval_samples: int = _f(16, "Samples per held-out prompt at T = 1 (mean@k, pass@k); greedy is extra.")
     wandb: str = _f("auto", "auto (online with WANDB_API_KEY, offline otherwise) | online | offline | off.")
     wandb_project: str = _f("aepo", "W&B project.")
     wandb_group: str | None = _f(None, "W&B group (a sweep sets it).")

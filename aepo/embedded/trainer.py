@@ -335,9 +335,10 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
 
 
 @torch.no_grad()
-def validate(model, tok, task: Task, cfg: RunConfig, device, n_samples: int = 4) -> dict[str, float]:
+def validate(model, tok, task: Task, cfg: RunConfig, device) -> dict[str, float]:
     """Held-out accuracy: greedy, and n samples at T = 1 (mean@n, pass@n)."""
     model.eval()
+    n_samples = cfg.eval_samples
     items = task.heldout[: cfg.eval_prompts]
     seqs = tok([task.template.format(problem=it["problem"]) for it in items]).input_ids
     ids, mask = left_pad(seqs, tok.pad_token_id, device)

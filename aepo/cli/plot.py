@@ -1,0 +1,48 @@
+"""Figures, tables and the measured paper claims from a sweep, run directories or W&B."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aepo.cli.common import fail
+
+# A group (mounted with add_typer) that takes a positional argument: let options follow it.
+app = typer.Typer(add_completion=False, help=__doc__, subcommand_metavar="",
+                  context_settings={"allow_interspersed_args": True})
+
+
+@app.callback(invoke_without_command=True)
+def plot_command(
+    sweep_dir: Annotated[Optional[Path], typer.Argument(metavar="SWEEP_DIR", help="Sweep directory (its runs/ are read).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory: report.md, claims.json, "
+                                                "figures/*.png|pdf, tables/*.md|tex.")] = None,
+    runs: Annotated[Optional[list[Path]], typer.Option("--runs", help="A run directory; repeat for "
+                                                       "several (with or without SWEEP_DIR).")] = None,
+    from_wandb: Annotated[Optional[str], typer.Option("--from-wandb", help="Read runs from W&B: "
+                                                      "ENTITY/PROJECT or ENTITY/PROJECT/GROUP (public API).")] = None,
+) -> None:
+    """Write every figure (PNG, PDF), every table (Markdown, LaTeX) and a one-page report.md that
+    states each paper claim C1-C7 with its measured evidence and verdict."""
+    if out is None:
+        fail("--out is required")
+    if sweep_dir is None and not runs and not from_wandb:
+        fail("give a SWEEP_DIR, --runs RUN_DIR or --from-wandb ENTITY/PROJECT(/GROUP)")
+    if sweep_dir is not None and not sweep_dir.is_dir():
+        fail(f"no sweep directory {sweep_dir}")
+
+    from analysis.load import LoadError, load
+    from analysis.report import make_report
+
+    sources = [s for s in (str(sweep_dir) if sweep_dir else None,
+                           f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'}" if runs else None,
+                           f"W&B {from_wandb}" if from_wandb else None) if s]
+    try:
+        frames = load(sweep_dir, runs or (), from_wandb)
+        written = make_report(frames, out, " + ".join(sources))
+    except (LoadError, ValueError) as e:
+        fail(str(e))
+    n_fig, n_tab = len(written["figures"]), len(written["tables"])
+    typer.echo(f"wrote {n_fig} figure files, {n_tab} table files and {out / 'report.md'}")

@@ -1,0 +1,277 @@
+"""The paper's claims C1-C7 (arXiv 2510.08141; spec section 6), judged by rules in code.
+
+Every threshold a verdict depends on is in THRESHOLDS, right below. A verdict is one of:
+- "holds": the rule's interval clears its threshold;
+- "does not hold": the interval clears the threshold the other way;
+- "not measurable with this data": a condition is missing, has fewer than `min_seeds` runs,
+  runs have unequal budgets, or the interval straddles the threshold (seed noise too large to
+  decide: more seeds would).
+Intervals are 95% percentile bootstraps over runs (seeds); comparisons that pick the best of m
+conditions widen their intervals by Bonferroni (level 1 - 0.05 / m).
+C8 (any better target distribution pi* regularizes) needs a pi* sweep and is not judged here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import LEVEL, bootstrap_ci, difference_ci
+
+THRESHOLDS: dict[str, Any] = {
+    "min_seeds": 3,  # runs per condition before any verdict (never one seed dressed as a result)
+    "window": 0.1,  # fraction of records averaged into the initial / final entropy of a run
+    "collapse_ratio": 0.5,  # collapse: final H <= 0.5 x initial H (whole CI below)
+    "surge_ratio": 1.5,  # surge: peak H >= 1.5 x initial H (whole CI above)
+    "band_rel": 0.2,  # control band around a target: +-20% of H* ...
+    "band_min": 0.05,  # ... but at least +-0.05 nats
+    "min_targets": 3,  # C2 "any target" and C3 "rises, peaks, falls" need >= 3 AEPO targets
+    "min_gap": 0.0,  # C3, C7: an accuracy gap counts when its CI lower bound exceeds this
+}
+
+HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not measurable with this data"
+
+STATEMENTS = {
+    "C1": "GRPO's entropy collapses.",
+    "C2": "AEPO holds entropy near any target H.",
+    "C3": "Performance against entropy is non-monotonic: it rises, peaks and falls.",
+    "C4": "Without temperature adjustment (REINFORCE samples at T = 1) entropy collapses.",
+    "C5": "With negatives kept (advantage instead of REINFORCE) entropy collapses.",
+    "C6": "Entropy-Reg is unstable (entropy surges or collapses); Entropy-Adv still collapses.",
+    "C7": "AEPO beats GRPO at a good target H.",
+}
+
+
+@dataclass
+class Claim:
+    id: str
+    statement: str
+    rule: str
+    verdict: str
+    evidence: str
+    details: list[str] = field(default_factory=list)  # further evidence (C3: every score)
+
+
+# ---- helpers ------------------------------------------------------------------------------
+def combine(verdicts: list[str]) -> str:
+    """All parts must hold: any failure fails, else any unknown is unknown."""
+    if not verdicts:
+        return UNKNOWN
+    if FAILS in verdicts:
+        return FAILS
+    return UNKNOWN if UNKNOWN in verdicts else HOLDS
+
+
+def threshold_verdict(lo: float, hi: float, threshold: float, below: bool) -> str:
+    """Holds when the whole interval is on the claimed side of the threshold."""
+    if np.isnan(lo) or np.isnan(hi):
+        return UNKNOWN
+    if below:
+        return HOLDS if hi <= threshold else FAILS if lo > threshold else UNKNOWN
+    return HOLDS if lo >= threshold else FAILS if hi < threshold else UNKNOWN
+
+
+def fmt_ci(p: float, lo: float, hi: float, scale: float = 1.0, digits: int = 2) -> str:
+    if np.isnan(p):
+        return "n/a"
+    if np.isnan(lo):
+        return f"{p * scale:.{digits}f} (no CI)"
+    return f"{p * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+
+
+def _enough(values: np.ndarray, th: Mapping[str, Any]) -> bool:
+    return values.size >= th["min_seeds"]
+
+
+def ratio_check(table: pd.DataFrame, label: str, column: str, threshold: float, below: bool,
+                th: Mapping[str, Any]) -> tuple[str, str]:
+    """(verdict, evidence) of one condition's per-run ratio against a threshold."""
+    v = table[column].dropna().to_numpy(dtype=float)
+    if v.size == 0:
+        return UNKNOWN, f"{label}: no runs"
+    p, lo, hi = bootstrap_ci(v)
+    what = {"h_ratio": "final/initial H", "h_peak_ratio": "peak/initial H"}[column]
+    ev = (f"{label}: {what} = {fmt_ci(p, lo, hi)} over {v.size} seeds "
+          f"(H {table['h_initial'].mean():.2f} -> {table['h_final'].mean():.2f} nats)")
+    if not _enough(v, th):
+        return UNKNOWN, ev + f"; fewer than {th['min_seeds']} seeds"
+    return threshold_verdict(lo, hi, threshold, below), ev
+
+
+def collapse_check(table: pd.DataFrame, label: str, th: Mapping[str, Any]) -> tuple[str, str]:
+    return ratio_check(table, label, "h_ratio", th["collapse_ratio"], True, th)
+
+
+def method_rows(table: pd.DataFrame, method: str) -> pd.DataFrame:
+    return table[table["method"] == method]
+
+
+def by_target(table: pd.DataFrame, method: str) -> dict[float, pd.DataFrame]:
+    rows = method_rows(table, method)
+    return {float(t): g for t, g in rows.groupby("entropy_target")}
+
+
+def budget_note(table: pd.DataFrame) -> tuple[bool, str]:
+    """(equal, 'budget: N steps per run'): compared runs must share one training budget."""
+    steps = sorted(table["steps"].dropna().astype(int).unique())
+    if len(steps) == 1:
+        return True, f"budget {steps[0]} steps per run"
+    return False, f"unequal budgets {steps} steps: not compared at equal convergence"
+
+
+# ---- the rules ----------------------------------------------------------------------------
+def judge_c1(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = f"GRPO's final/initial entropy CI lies below {th['collapse_ratio']}."
+    v, ev = collapse_check(method_rows(table, "grpo"), "GRPO", th)
+    return Claim("C1", STATEMENTS["C1"], rule, v, ev)
+
+
+def judge_c2(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = (f"At each of >= {th['min_targets']} AEPO targets, the CI of mean |H - H*| over the second half "
+            f"lies within the band (max({th['band_rel']:.0%} of H*, {th['band_min']} nats)).")
+    groups = by_target(table, "aepo")
+    verdicts, parts = [], []
+    for t, g in groups.items():
+        v = g["mae_2nd_half"].dropna().to_numpy(dtype=float)
+        p, lo, hi = bootstrap_ci(v)
+        band = float(g["band"].iloc[0])
+        verdict = threshold_verdict(lo, hi, band, below=True) if _enough(v, th) else UNKNOWN
+        verdicts.append(verdict)
+        parts.append(f"H*={t:.2f}: error {fmt_ci(p, lo, hi)} vs band {band:.2f}, "
+                     f"{g['in_band_2nd_half'].mean():.0%} of late steps in band ({v.size} seeds)")
+    verdict = combine(verdicts)
+    if len(groups) < th["min_targets"] and verdict != FAILS:
+        verdict = UNKNOWN
+        parts.append(f"only {len(groups)} target(s), need {th['min_targets']}")
+    return Claim("C2", STATEMENTS["C2"], rule, verdict, "; ".join(parts) or "no AEPO runs")
+
+
+def target_scores(table: pd.DataFrame, score: str) -> list[tuple[float, np.ndarray, float]]:
+    """[(target, per-run scores, mean achieved H)] of AEPO, by increasing target."""
+    return [(t, g[score].dropna().to_numpy(dtype=float), float(g["h_achieved"].mean()))
+            for t, g in sorted(by_target(table, "aepo").items())]
+
+
+def peak_verdict(groups: list[tuple[float, np.ndarray, float]], th: Mapping[str, Any]) -> tuple[str, str]:
+    """Rises-peaks-falls test on per-target scores: the best target is interior and beats both
+    end targets beyond seed noise (Bonferroni over the m - 1 comparisons with the best)."""
+    m = len(groups)
+    means = [v.mean() if v.size else np.nan for _, v, _ in groups]
+    desc = ", ".join(f"H*={t:.2f} (H={h:.2f}): {fmt_ci(*bootstrap_ci(v), scale=100, digits=1)}"
+                     for (t, v, h) in groups)
+    if m < th["min_targets"]:
+        return UNKNOWN, f"{desc}; only {m} target(s), need {th['min_targets']}"
+    if min(v.size for _, v, _ in groups) < th["min_seeds"]:
+        return UNKNOWN, f"{desc}; fewer than {th['min_seeds']} seeds at some target"
+    level = 1 - (1 - LEVEL) / (m - 1)
+    best = int(np.nanargmax(means))
+    if 0 < best < m - 1:
+        gaps = [difference_ci(groups[best][1], groups[e][1], level) for e in (0, m - 1)]
+        gap_txt = " and ".join(f"{fmt_ci(*g, scale=100, digits=1)} pts over H*={groups[e][0]:.2f}"
+                               for g, e in zip(gaps, (0, m - 1)))
+        if all(g[1] > th["min_gap"] for g in gaps):
+            return HOLDS, f"{desc}; peak at H*={groups[best][0]:.2f} beats both ends: {gap_txt}"
+        return UNKNOWN, f"{desc}; interior best H*={groups[best][0]:.2f} but gaps within seed noise: {gap_txt}"
+    other = m - 1 - best
+    g = difference_ci(groups[best][1], groups[other][1], level)
+    txt = f"best at the end H*={groups[best][0]:.2f}, {fmt_ci(*g, scale=100, digits=1)} pts over H*={groups[other][0]:.2f}"
+    if g[1] > th["min_gap"]:
+        return FAILS, f"{desc}; monotonic: {txt}"
+    return UNKNOWN, f"{desc}; no peak beyond seed noise ({txt})"
+
+
+def judge_c3(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = (f"Over >= {th['min_targets']} AEPO targets, the best mean score is at an interior target and "
+            f"its gap to both end targets has a (Bonferroni) CI above {th['min_gap']}; each score is judged "
+            f"separately, the verdict follows the headline score.")
+    from analysis.scores import available_keys, score_label
+
+    aepo = method_rows(table, "aepo")
+    if score is None or aepo.empty:
+        return Claim("C3", STATEMENTS["C3"], rule, UNKNOWN, "no AEPO runs with scores")
+    equal, budget = budget_note(aepo)
+    details, verdict, headline = [], UNKNOWN, "no headline score"
+    for key in available_keys(table):
+        if aepo[key].notna().sum() == 0:
+            continue
+        v, ev = peak_verdict(target_scores(table, key), th)
+        k = table.get(f"k:{key.split(':')[0]}")
+        label = score_label(key, float(k.max()) if k is not None else None)
+        details.append(f"{label}: {v}. {ev}")
+        if key == score:
+            verdict, headline = v, f"{label}: {ev}"
+    if not equal:
+        verdict = UNKNOWN
+    return Claim("C3", STATEMENTS["C3"], rule, verdict, f"{budget}; {headline}", details)
+
+
+def per_target_collapse(table: pd.DataFrame, method: str, label: str, th: Mapping[str, Any]) -> tuple[str, str]:
+    groups = by_target(table, method)
+    if not groups:
+        return UNKNOWN, f"no {label} runs"
+    checks = [collapse_check(g, f"{label} H*={t:.2f}", th) for t, g in sorted(groups.items())]
+    return combine([v for v, _ in checks]), "; ".join(e for _, e in checks)
+
+
+def judge_c4(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = f"At every target, AEPO-without-temperature's final/initial entropy CI lies below {th['collapse_ratio']}."
+    v, ev = per_target_collapse(table, "aepo_no_temp", "no-temperature ablation", th)
+    return Claim("C4", STATEMENTS["C4"], rule, v, ev)
+
+
+def judge_c5(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = f"At every target, AEPO-with-negatives' final/initial entropy CI lies below {th['collapse_ratio']}."
+    v, ev = per_target_collapse(table, "aepo_with_negatives", "with-negatives ablation", th)
+    return Claim("C5", STATEMENTS["C5"], rule, v, ev)
+
+
+def judge_c6(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = (f"Entropy-Reg's peak/initial H CI lies above {th['surge_ratio']} or its final/initial CI below "
+            f"{th['collapse_ratio']}; and Entropy-Adv's final/initial CI lies below {th['collapse_ratio']}.")
+    reg = method_rows(table, "entropy_reg")
+    surge_v, surge_ev = ratio_check(reg, "Entropy-Reg", "h_peak_ratio", th["surge_ratio"], False, th) \
+        if not reg.empty else (UNKNOWN, "no Entropy-Reg runs")
+    coll_v, coll_ev = collapse_check(reg, "Entropy-Reg", th) if not reg.empty else (UNKNOWN, "")
+    unstable = HOLDS if HOLDS in (surge_v, coll_v) else FAILS if surge_v == coll_v == FAILS else UNKNOWN
+    adv_v, adv_ev = collapse_check(method_rows(table, "entropy_adv"), "Entropy-Adv", th)
+    return Claim("C6", STATEMENTS["C6"], rule, combine([unstable, adv_v]),
+                 "; ".join(e for e in (surge_ev, coll_ev, adv_ev) if e))
+
+
+def judge_c7(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = (f"At some AEPO target, the (Bonferroni over targets) CI of AEPO minus GRPO on the headline "
+            f"score lies above {th['min_gap']}; it does not hold when GRPO is ahead at every target.")
+    grpo, groups = method_rows(table, "grpo"), by_target(table, "aepo")
+    if score is None or grpo.empty or not groups:
+        return Claim("C7", STATEMENTS["C7"], rule, UNKNOWN, "needs GRPO and AEPO runs with scores")
+    g = grpo[score].dropna().to_numpy(dtype=float)
+    level = 1 - (1 - LEVEL) / len(groups)
+    equal, budget = budget_note(pd.concat([grpo, *groups.values()]))
+    verdicts, parts = [], [f"{budget}; GRPO {fmt_ci(*bootstrap_ci(g), scale=100, digits=1)}"]
+    for t, rows in sorted(groups.items()):
+        a = rows[score].dropna().to_numpy(dtype=float)
+        d = difference_ci(a, g, level)
+        if min(a.size, g.size) < th["min_seeds"]:
+            verdicts.append(UNKNOWN)
+        else:
+            verdicts.append(HOLDS if d[1] > th["min_gap"] else FAILS if d[2] < 0 else UNKNOWN)
+        parts.append(f"AEPO H*={t:.2f} minus GRPO: {fmt_ci(*d, scale=100, digits=1)} pts")
+    verdict = HOLDS if HOLDS in verdicts else FAILS if verdicts and all(v == FAILS for v in verdicts) else UNKNOWN
+    if not equal:
+        verdict = UNKNOWN
+    return Claim("C7", STATEMENTS["C7"], rule, verdict, "; ".join(parts))
+
+
+RULES: dict[str, Callable[[pd.DataFrame, str | None, Mapping[str, Any]], Claim]] = {
+    "C1": judge_c1, "C2": judge_c2, "C3": judge_c3, "C4": judge_c4,
+    "C5": judge_c5, "C6": judge_c6, "C7": judge_c7,
+}
+
+
+def judge_all(table: pd.DataFrame, score: str | None, th: Mapping[str, Any] = THRESHOLDS) -> list[Claim]:
+    """Every claim's verdict. table: the run table (analysis.summary.run_table) of finished runs;
+    score: the headline score key (analysis.scores.primary_key)."""
+    return [rule(table, score, th) for rule in RULES.values()]

@@ -1,0 +1,104 @@
+"""How well a run's entropy follows its target, and how its entropy moves over training.
+
+Control quality of one run (arXiv 2510.08141 shows it by eye in Fig. 1; here it is measured),
+with H the exact batch entropy `actor/entropy` (nats) and H* the target:
+- `mae_2nd_half`: mean |H - H*| over the records of the second half of training
+  (step > last step / 2), nats;
+- `in_band`: fraction of all records with |H - H*| <= band; `in_band_2nd_half` likewise;
+- `settling_step`: the first step s >= 0 after which every record stays in the band
+  (0: in band from the first record; NaN: the last record is out of band, never settled);
+- `overshoot`: the largest excursion past H* on the far side from where H started, after H
+  first reaches H* (0 if it never crosses), nats.
+
+Entropy trend of any run (targets or not): `h_initial` and `h_final` are means over the first
+and last `window` fraction of records, `h_ratio` = h_final / h_initial, `h_peak_ratio` =
+max H / h_initial, `h_achieved` = mean H over the second half (the x of accuracy-vs-entropy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+ENTROPY = "actor/entropy"
+
+
+def band_width(target: float, rel: float, minimum: float) -> float:
+    """Half-width of the band around a target: rel * H*, but at least `minimum` nats."""
+    return max(rel * target, minimum)
+
+
+def second_half(steps: np.ndarray) -> np.ndarray:
+    """Mask of the records in the second half of training (step > last step / 2)."""
+    return steps > steps.max() / 2
+
+
+def settling_step(steps: np.ndarray, inside: np.ndarray) -> float:
+    """First step s >= 0 such that every record after s is inside the band."""
+    if not inside[-1]:
+        return math.nan
+    outside = np.flatnonzero(~inside)
+    return 0.0 if outside.size == 0 else float(steps[outside[-1]])
+
+
+def overshoot(h: np.ndarray, target: float) -> float:
+    """Largest excursion beyond the target after the first crossing, on the side away from the
+    start (approach from below: max(H - H*); from above: max(H* - H)); 0 if never crossed."""
+    sign = 1.0 if h[0] < target else -1.0
+    past = sign * (h - target)  # > 0 once beyond the target
+    crossed = np.flatnonzero(past >= 0)
+    if crossed.size == 0:
+        return 0.0
+    return float(max(past[crossed[0]:].max(), 0.0))
+
+
+def control_metrics(steps: np.ndarray, h: np.ndarray, target: float, band: float) -> dict[str, float]:
+    """Control quality of one run. steps, h: (S,) records in step order; target, band in nats."""
+    steps, h = np.asarray(steps, dtype=float), np.asarray(h, dtype=float)
+    ok = ~np.isnan(h)
+    steps, h = steps[ok], h[ok]
+    if h.size == 0:
+        return {k: math.nan for k in ("mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot")}
+    err = np.abs(h - target)
+    inside = err <= band + 1e-12
+    late = second_half(steps)
+    return {"mae_2nd_half": float(err[late].mean()), "in_band": float(inside.mean()),
+            "in_band_2nd_half": float(inside[late].mean()), "settling_step": settling_step(steps, inside),
+            "overshoot": overshoot(h, target)}
+
+
+def entropy_trend(steps: np.ndarray, h: np.ndarray, window: float) -> dict[str, float]:
+    """h_initial, h_final, h_ratio, h_peak_ratio, h_achieved of one run (see module docstring)."""
+    steps, h = np.asarray(steps, dtype=float), np.asarray(h, dtype=float)
+    ok = ~np.isnan(h)
+    steps, h = steps[ok], h[ok]
+    if h.size == 0:
+        return {k: math.nan for k in ("h_initial", "h_final", "h_ratio", "h_peak_ratio", "h_achieved")}
+    w = max(1, int(round(window * h.size)))
+    h0, h1 = float(h[:w].mean()), float(h[-w:].mean())
+    return {"h_initial": h0, "h_final": h1, "h_ratio": h1 / h0 if h0 > 0 else math.nan,
+            "h_peak_ratio": float(h.max()) / h0 if h0 > 0 else math.nan,
+            "h_achieved": float(h[second_half(steps)].mean())}
+
+
+def per_run(steps: pd.DataFrame, runs: pd.DataFrame, band_rel: float, band_min: float,
+            window: float) -> pd.DataFrame:
+    """One row per run: the `runs` columns, the entropy trend, and (for runs with a target) the
+    control metrics and `band` used."""
+    rows = []
+    for run_id, g in steps.groupby("run_id", sort=False):
+        g = g.sort_values("step")
+        s, h = g["step"].to_numpy(), g[ENTROPY].to_numpy(dtype=float) if ENTROPY in g else np.full(len(g), np.nan)
+        row = {"run_id": run_id, **entropy_trend(s, h, window)}
+        target = g["entropy_target"].iloc[0]
+        if not pd.isna(target):
+            band = band_width(float(target), band_rel, band_min)
+            row.update(band=band, **control_metrics(s, h, float(target), band))
+        rows.append(row)
+    out = runs.merge(pd.DataFrame(rows), on="run_id", how="left") if rows else runs.copy()
+    for c in ("band", "mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot"):
+        if c not in out:
+            out[c] = np.nan
+    return out

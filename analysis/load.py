@@ -1,0 +1,274 @@
+"""Runs into tidy pandas frames, from a sweep directory, run directories, or a W&B project.
+
+Every source is first read into `Run` records (the same shape whatever the source), then
+`frames(runs)` builds three tidy frames:
+
+- `runs`: one row per run. run_id, method, entropy_target (NaN for methods without a target),
+  condition (e.g. "aepo H=0.50"), seed, alpha, mode, steps (budget), steps_done, status.
+- `steps`: one row per run and logged step. The id columns of `runs`, `step`, and every metric
+  key of metrics.jsonl as its own column (`actor/entropy`, `critic/score/mean`,
+  `val/tinylab/accuracy`, ...); a metric not logged at a step is NaN.
+- `benchmarks`: one row per run, benchmark and point. The id columns, `benchmark`, `source`
+  ("eval": an `aepo eval` summary of the final checkpoint; "val": the in-training held-out
+  validation), `point` ("final", or "best" over the validations, for "val" only), and the
+  scores `greedy` (T = 0 accuracy), `pass@1` (sampled, mean over k samples), `pass@k` and `k`.
+  A score that a source did not measure is NaN.
+
+For baselines (grpo, entropy_reg, entropy_adv) the trainer still logs `controller/target`, but
+it means nothing: only the AEPO family has an entropy target, so `entropy_target` is NaN for
+the others and analyses group by method first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+AEPO_FAMILY = ("aepo", "aepo_no_temp", "aepo_with_negatives")
+METHOD_ORDER = ("grpo", "entropy_reg", "entropy_adv", "aepo", "aepo_no_temp", "aepo_with_negatives")
+ID_COLUMNS = ("run_id", "method", "entropy_target", "condition", "seed")
+SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
+
+
+class LoadError(ValueError):
+    """A source cannot be read; the message is one line."""
+
+
+@dataclass
+class Run:
+    """One run, whatever its source. `config` is the RunConfig dict (seed, steps, algo: {...})."""
+
+    run_id: str
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    result: dict[str, Any] = field(default_factory=dict)
+    evals: list[dict[str, Any]] = field(default_factory=list)  # aepo eval summary.json contents
+
+
+@dataclass
+class Frames:
+    runs: pd.DataFrame
+    steps: pd.DataFrame
+    benchmarks: pd.DataFrame
+
+    def finished(self) -> "Frames":
+        """Only the runs whose status is 'finished'."""
+        keep = set(self.runs.loc[self.runs["status"] == "finished", "run_id"])
+        return Frames(*(f[f["run_id"].isin(keep)].reset_index(drop=True)
+                        for f in (self.runs, self.steps, self.benchmarks)))
+
+
+# ---- sources ------------------------------------------------------------------------------
+def read_run_dir(run_dir: str | Path) -> Run:
+    """A run directory written by `aepo train`: config.json, metrics.jsonl, result.json, and any
+    `eval*/summary.json` written by `aepo eval`."""
+    from aepo.runlog import read_metrics
+
+    d = Path(run_dir)
+    if not (d / "config.json").is_file():
+        raise LoadError(f"{d} is not a run directory (no config.json)")
+    try:
+        cfg = json.loads((d / "config.json").read_text())
+    except json.JSONDecodeError as e:
+        raise LoadError(f"{d / 'config.json'}: not valid JSON ({e.msg})") from None
+    result = _read_json(d / "result.json") or {"status": "running"}
+    evals = [s for p in sorted(d.glob("eval*/**/summary.json")) if (s := _read_json(p))]
+    return Run(d.name, cfg.get("config", cfg), read_metrics(d / "metrics.jsonl"), result, evals)
+
+
+def read_sweep(sweep_dir: str | Path) -> list[Run]:
+    """Every run under SWEEP_DIR/runs/ (results.parquet is not read: runs/ is the record)."""
+    runs_dir = Path(sweep_dir) / "runs"
+    if not runs_dir.is_dir():
+        raise LoadError(f"{sweep_dir} has no runs/ directory")
+    runs = [read_run_dir(p) for p in sorted(runs_dir.iterdir()) if (p / "config.json").is_file()]
+    if not runs:
+        raise LoadError(f"{runs_dir} holds no run directory")
+    return runs
+
+
+def read_wandb(path: str, api_factory: Callable[[], Any] | None = None) -> list[Run]:
+    """Runs of a W&B project, ENTITY/PROJECT[/GROUP], through the public API.
+
+    `api_factory` returns an object with the shape of `wandb.Api()` (tests pass a fake)."""
+    parts = path.strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise LoadError(f"--from-wandb wants ENTITY/PROJECT[/GROUP], got '{path}'")
+    try:
+        api = (api_factory or default_wandb_api)()
+        filters = {"group": parts[2]} if len(parts) == 3 else {}
+        records = [wandb_run_record(r) for r in api.runs(f"{parts[0]}/{parts[1]}", filters=filters)]
+    except LoadError:
+        raise
+    except Exception as e:  # network, auth, unknown project: one line, never a traceback
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise LoadError(f"W&B unreachable or project not readable ({path}): {type(e).__name__}: {msg}") from None
+    if not records:
+        raise LoadError(f"W&B project {path} holds no run")
+    return [run_from_wandb(r) for r in records]
+
+
+def default_wandb_api() -> Any:
+    import wandb
+
+    return wandb.Api(timeout=30)
+
+
+def wandb_run_record(api_run: Any) -> dict[str, Any]:
+    """The plain data of one `wandb.apis.public.Run`: what `run_from_wandb` converts."""
+    return {"id": api_run.id, "name": api_run.name, "state": api_run.state,
+            "config": dict(api_run.config),
+            "summary": {k: api_run.summary[k] for k in api_run.summary.keys()},
+            "history": list(api_run.scan_history())}
+
+
+def run_from_wandb(rec: dict[str, Any]) -> Run:
+    """Convert a recorded W&B run {id, name, state, config, summary, history} into a Run.
+
+    History rows carry `_step` (the trainer logs with step=record['step']) and W&B's own keys
+    (`_runtime`, `_timestamp`, ...), which are dropped. Config values may come wrapped as
+    {"value": v} (raw API JSON) or plain."""
+    config = {k: _unwrap(v) for k, v in rec.get("config", {}).items() if not k.startswith("_")}
+    metrics = []
+    for row in rec.get("history", []):
+        step = row.get("step", row.get("_step"))
+        if step is None:
+            continue
+        m = {k: v for k, v in row.items() if not k.startswith("_") and k != "step" and _is_number(v)}
+        metrics.append({"step": int(step), **m})
+    metrics.sort(key=lambda r: r["step"])
+    state = {"finished": "finished", "running": "running", "crashed": "failed",
+             "failed": "failed", "killed": "interrupted"}.get(rec.get("state", ""), rec.get("state", "unknown"))
+    summary = {k: v for k, v in rec.get("summary", {}).items() if not k.startswith("_")}
+    return Run(rec.get("name") or rec["id"], config, metrics, {**summary, "status": state})
+
+
+def _unwrap(v: Any) -> Any:
+    if isinstance(v, dict) and "value" in v and set(v) <= {"value", "desc"}:
+        return _unwrap(v["value"])
+    if isinstance(v, dict):
+        return {k: _unwrap(x) for k, x in v.items()}
+    return v
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+# ---- frames -------------------------------------------------------------------------------
+def condition_label(method: str, target: float) -> str:
+    """'grpo', or 'aepo H=0.50' for the AEPO family."""
+    return f"{method} H={target:.2f}" if method in AEPO_FAMILY and not math.isnan(target) else method
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """The `runs` frame row of one run."""
+    algo = run.config.get("algo", {})
+    method = algo.get("method", run.result.get("method", "unknown"))
+    target = algo.get("entropy_target", run.result.get("entropy_target"))
+    target = float(target) if method in AEPO_FAMILY and target is not None else math.nan
+    steps_done = max((r["step"] for r in run.metrics), default=0)
+    return {"run_id": run.run_id, "method": method, "entropy_target": target,
+            "condition": condition_label(method, target),
+            "seed": int(run.config.get("seed", run.result.get("seed", -1))),
+            "alpha": algo.get("alpha", math.nan), "mode": algo.get("mode"),
+            "steps": int(run.config.get("steps", steps_done)), "steps_done": steps_done,
+            "status": run.result.get("status", "unknown")}
+
+
+def frames(runs: Iterable[Run]) -> Frames:
+    """The three tidy frames of a list of runs (see the module docstring)."""
+    runs = list(runs)
+    ids = [{k: r[k] for k in ID_COLUMNS} for r in map(run_row, runs)]
+    runs_df = pd.DataFrame([run_row(r) for r in runs])
+    step_rows = [{**i, **m} for run, i in zip(runs, ids) for m in run.metrics]
+    steps_df = pd.DataFrame(step_rows) if step_rows else pd.DataFrame(columns=[*ID_COLUMNS, "step"])
+    steps_df = steps_df.sort_values(["run_id", "step"]).reset_index(drop=True)
+    bench_rows = [{**i, **b} for run, i in zip(runs, ids) for b in benchmark_rows(run)]
+    bench_df = pd.DataFrame(bench_rows, columns=[*ID_COLUMNS, "benchmark", "source", "point", *SCORE_COLUMNS])
+    return Frames(runs_df, steps_df, bench_df)
+
+
+def benchmark_rows(run: Run) -> list[dict[str, Any]]:
+    """Score rows of one run: its in-training validations and its `aepo eval` summaries."""
+    return [*val_rows(run.metrics), *eval_rows(run.evals)]
+
+
+def val_rows(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Final and best in-training validation scores per benchmark from `val/<b>/...` keys:
+    accuracy is greedy, mean@k is sampled pass@1, pass@k is pass@k."""
+    out = []
+    benches = sorted({k.split("/")[1] for r in metrics for k in r if k.startswith("val/")})
+    for b in benches:
+        cols: dict[str, list[float]] = {}
+        k = math.nan
+        for key in sorted({key for r in metrics for key in r if key.startswith(f"val/{b}/")}):
+            name = key.split("/", 2)[2]
+            score = _val_score_name(name)
+            if score is None:
+                continue
+            if score != "greedy":
+                k = float(re.findall(r"\d+", name)[0])
+            cols[score] = [r[key] for r in metrics if key in r and r[key] is not None]
+        for point, pick in (("final", lambda v: v[-1]), ("best", max)):
+            out.append({"benchmark": b, "source": "val", "point": point, "k": k,
+                        **{s: (pick(v) if v else math.nan) for s, v in cols.items()}})
+    return out
+
+
+def _val_score_name(name: str) -> str | None:
+    if name == "accuracy":
+        return "greedy"
+    if re.fullmatch(r"mean@\d+", name):
+        return "pass@1"
+    if re.fullmatch(r"pass@\d+", name):
+        return "pass@k"
+    return None
+
+
+def eval_rows(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows from `aepo eval` summary.json files. A greedy evaluation (temperature 0) gives
+    `greedy`; a sampled one gives `pass@1` (its avg@K) and `pass@k` for the largest k. Several
+    summaries of one run (say a greedy and a sampled one) merge into one row per benchmark."""
+    merged: dict[str, dict[str, Any]] = {}
+    for s in summaries:
+        temp = float(s.get("settings", {}).get("temperature", 0.0))
+        for b, sc in s.get("benchmarks", {}).items():
+            row = merged.setdefault(b, {"benchmark": b, "source": "eval", "point": "final"})
+            if temp <= 0:
+                row["greedy"] = sc["accuracy"]
+            else:
+                row["pass@1"] = sc["accuracy"]
+                ks = [int(k[5:]) for k in sc if k.startswith("pass@")]
+                if ks:
+                    row["pass@k"], row["k"] = sc[f"pass@{max(ks)}"], float(max(ks))
+    return list(merged.values())
+
+
+def load(sweep_dir: str | Path | None = None, run_dirs: Iterable[str | Path] = (),
+         wandb_path: str | None = None) -> Frames:
+    """Frames from any mix of sources; a run id seen twice keeps its first source."""
+    runs: list[Run] = []
+    if sweep_dir is not None:
+        runs += read_sweep(sweep_dir)
+    runs += [read_run_dir(d) for d in run_dirs]
+    if wandb_path:
+        runs += read_wandb(wandb_path)
+    if not runs:
+        raise LoadError("no runs: give a sweep directory, --runs or --from-wandb")
+    seen: set[str] = set()
+    unique = [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
+    return frames(unique)

@@ -1,0 +1,116 @@
+"""`aepo plot`'s output: every figure (PNG + PDF), every table (Markdown + LaTeX), the claim
+verdicts (claims.json) and a one-page report.md that embeds them.
+
+Layout of OUT_DIR:
+    report.md  claims.json  figures/<name>.{png,pdf}  tables/<name>.{md,tex}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from analysis import tables as T
+from analysis.claims import THRESHOLDS, Claim, judge_all
+from analysis.load import Frames
+from analysis.scores import available_keys, primary_key, score_label
+from analysis.stats import IQM_MIN_RUNS
+from analysis.summary import run_table
+
+STAT_NOTE = f"mean over seeds (IQM from {IQM_MIN_RUNS} seeds on) [95% bootstrap CI]"
+MEASURE_FILE = {"greedy": "greedy", "pass@1": "pass1", "pass@k": "passk"}
+
+
+def make_tables(frames: Frames, table: pd.DataFrame, score: str | None, out_dir: Path) -> dict[str, tuple[str, pd.DataFrame]]:
+    """{name: (caption, cells)} of every table; each written as NAME.md and NAME.tex."""
+    out: dict[str, tuple[str, pd.DataFrame]] = {}
+    if score is not None:
+        source, _, point = score.split(":")
+        for key in available_keys(table):
+            s, measure, p = key.split(":")
+            if s != source or p != point:
+                continue
+            k = table.get(f"k:{s}")
+            caption = (f"Accuracy (%) per benchmark: {score_label(key, float(k.max()) if k is not None else None)}; "
+                       f"{STAT_NOTE}; average over benchmarks; difference of means to GRPO in points.")
+            out[f"table2_{MEASURE_FILE[measure]}"] = (caption, T.table2(frames.benchmarks, s, measure, p))
+    out["ablation_table"] = ("AEPO against its ablations: final entropy (mean of the last 10% of steps), "
+                             "final/initial entropy, headline accuracy (%) and its difference to AEPO "
+                             f"(points); {STAT_NOTE}.", T.ablation_table(table, score))
+    out["control_table"] = ("Control quality of the AEPO family: achieved entropy (second-half mean), "
+                             "mean |H−H*| over the second half, time in band, settling step "
+                             "(first step after which H stays in the band), overshoot; "
+                             f"{STAT_NOTE}.", T.control_table(table))
+    for name, (caption, df) in out.items():
+        T.write_table(df, out_dir, name, caption)
+    return out
+
+
+def data_summary(all_frames: Frames, fin: Frames, score: str | None, source: str) -> list[str]:
+    runs = all_frames.runs
+    lines = [f"- Source: {source}."]
+    excluded = runs[runs["status"] != "finished"]
+    lines.append(f"- Runs: {len(runs)}, of which {len(fin.runs)} finished and analysed"
+                 + (f"; excluded: {', '.join(f'{r.run_id} ({r.status})' for r in excluded.itertuples())}."
+                    if len(excluded) else "."))
+    per = fin.runs.groupby("condition")["seed"].nunique()
+    lines.append("- Seeds per condition: " + ", ".join(f"{c} {n}" for c, n in per.items()) + ".")
+    budgets = sorted(fin.runs["steps"].unique())
+    lines.append(f"- Training budget: {', '.join(map(str, budgets))} steps per run.")
+    if score:
+        lines.append(f"- Headline score: {score_label(score)}.")
+    return lines
+
+
+def render_report(claims: list[Claim], figures: Mapping[str, list[Path]], tabs: Mapping[str, tuple[str, pd.DataFrame]],
+                  summary: list[str], th: Mapping[str, Any], out_dir: Path) -> str:
+    lines = ["# AEPO: measured claims", "", *summary, "",
+             "## Claims (arXiv 2510.08141, spec section 6)", "",
+             "Judged by the rules in `analysis/claims.py` (thresholds below), not by hand.", "",
+             "| claim | statement | verdict | evidence |", "|---|---|---|---|"]
+    for c in claims:
+        lines.append(f"| {c.id} | {c.statement} | **{c.verdict}** | {c.evidence.replace('|', '/')} |")
+    lines.append("")
+    for c in claims:
+        if c.details:
+            lines += [f"{c.id}, every score (reported separately, greedy, sampled pass@1 and pass@k):", ""]
+            lines += [f"- {d}" for d in c.details] + [""]
+    lines += ["C8 (any better target distribution pi* regularizes) needs a pi* sweep and is not judged here.", "",
+              "How verdicts are decided (95% percentile bootstrap CIs over seeds; thresholds: "
+              + ", ".join(f"`{k}` = {v}" for k, v in th.items()) + "):", ""]
+    lines += [f"- {c.id}: {c.rule}" for c in claims] + ["", "## Figures", ""]
+    for name, paths in figures.items():
+        png = next(p for p in paths if p.suffix == ".png")
+        lines += [f"![{name}]({png.relative_to(out_dir).as_posix()})", ""]
+    lines += ["## Tables", ""]
+    for name, (caption, df) in tabs.items():
+        lines += [f"**{name}**: {caption}", "", T.to_markdown(df)]
+    return "\n".join(lines)
+
+
+def make_report(all_frames: Frames, out_dir: str | Path, source: str,
+                th: Mapping[str, Any] = THRESHOLDS) -> dict[str, list[Path]]:
+    """Write everything `aepo plot` promises; returns {'figures'|'tables'|'report': [paths]}."""
+    from paper_figs import render_all
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fin = all_frames.finished()
+    if fin.runs.empty:
+        raise ValueError("no finished run to analyse")
+    table = run_table(fin, th)
+    score = primary_key(table)
+    figures = render_all(fin.steps, table, out / "figures")
+    tabs = make_tables(fin, table, score, out / "tables")
+    claims = judge_all(table, score, th)
+    summary = data_summary(all_frames, fin, score, source)
+    (out / "claims.json").write_text(json.dumps({"headline_score": score, "thresholds": dict(th),
+                                                 "claims": [asdict(c) for c in claims]}, indent=2))
+    (out / "report.md").write_text(render_report(claims, figures, tabs, summary, th, out))
+    return {"figures": [p for ps in figures.values() for p in ps],
+            "tables": sorted((out / "tables").iterdir()),
+            "report": [out / "report.md", out / "claims.json"]}

@@ -1,0 +1,144 @@
+"""Interval estimates over seeds: percentile bootstrap CIs, IQM, per-step curve bands.
+
+A result is a point estimate with a 95% interval over independent runs (seeds). One run gives
+no interval (lo = hi = NaN): it is shown as what it is, never as a result with error bars.
+All resampling uses a fixed-seed generator, so tables and verdicts are reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+LEVEL = 0.95  # confidence level of every interval
+N_BOOT = 2000  # bootstrap resamples
+IQM_MIN_RUNS = 8  # below this the interquartile mean trims too little to differ from the mean
+SEED = 0
+
+
+def iqm(x: Sequence[float] | np.ndarray, axis: int = -1) -> np.ndarray | float:
+    """Interquartile mean: the mean of the middle 50% of values, floor(n / 4) trimmed each side
+    (the convention of scipy.stats.trim_mean(x, 0.25))."""
+    a = np.sort(np.asarray(x, dtype=float), axis=axis)
+    n = a.shape[axis]
+    cut = n // 4
+    return np.take(a, np.arange(cut, n - cut), axis=axis).mean(axis=axis)
+
+
+def _stat_fn(stat: str) -> Callable[..., np.ndarray]:
+    if stat == "mean":
+        return lambda a, axis: np.mean(a, axis=axis)
+    if stat == "iqm":
+        return lambda a, axis: iqm(a, axis=axis)
+    raise ValueError(f"unknown statistic '{stat}' (mean | iqm)")
+
+
+def choose_stat(n: int) -> str:
+    """'iqm' with enough runs to trim, else 'mean'."""
+    return "iqm" if n >= IQM_MIN_RUNS else "mean"
+
+
+def bootstrap_ci(x: Sequence[float] | np.ndarray, stat: str = "mean", level: float = LEVEL,
+                 n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
+    """(point, lo, hi): the statistic of the runs and its percentile bootstrap interval.
+
+    x: (n,) one value per run; NaNs are dropped. n = 0 gives NaNs; n = 1 gives (x, NaN, NaN)."""
+    a = np.asarray(x, dtype=float)
+    a = a[~np.isnan(a)]
+    if a.size == 0:
+        return (np.nan, np.nan, np.nan)
+    f = _stat_fn(stat)
+    point = float(f(a, axis=-1))
+    if a.size == 1:
+        return (point, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    boots = f(a[rng.integers(0, a.size, (n_boot, a.size))], axis=-1)  # (n_boot,)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return (point, float(lo), float(hi))
+
+
+def interval(x: Sequence[float] | np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """bootstrap_ci with the statistic that fits the number of runs: IQM from IQM_MIN_RUNS on,
+    the mean below (the IQM of 3 runs would drop none or all but one)."""
+    a = np.asarray(x, dtype=float)
+    return bootstrap_ci(a, choose_stat(int((~np.isnan(a)).sum())), level)
+
+
+def difference_ci(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
+                  n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
+    """(mean(a) - mean(b), lo, hi): independent-samples bootstrap of a difference of means.
+    Needs >= 2 runs on each side for an interval."""
+    x, y = (np.asarray(v, dtype=float) for v in (a, b))
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    if x.size == 0 or y.size == 0:
+        return (np.nan, np.nan, np.nan)
+    point = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return (point, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    d = (x[rng.integers(0, x.size, (n_boot, x.size))].mean(1)
+         - y[rng.integers(0, y.size, (n_boot, y.size))].mean(1))  # (n_boot,)
+    lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
+    return (point, float(lo), float(hi))
+
+
+def aggregate(frame: pd.DataFrame, by: Sequence[str], value: str, stat: str = "auto",
+              level: float = LEVEL) -> pd.DataFrame:
+    """One row per group of `by`: n (runs with a value), stat ('mean' | 'iqm'), point, lo, hi.
+
+    frame: one row per run. stat 'auto' picks IQM for groups of >= IQM_MIN_RUNS runs."""
+    rows = []
+    for key, g in frame.groupby(list(by), dropna=False, sort=True):
+        v = g[value].dropna().to_numpy(dtype=float)
+        s = choose_stat(v.size) if stat == "auto" else stat
+        point, lo, hi = bootstrap_ci(v, s, level)
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), "n": v.size, "stat": s, "point": point, "lo": lo, "hi": hi})
+    return pd.DataFrame(rows, columns=[*by, "n", "stat", "point", "lo", "hi"])
+
+
+def curve_band(steps: pd.DataFrame, value: str, level: float = LEVEL, n_boot: int = 1000,
+               seed: int = SEED) -> pd.DataFrame:
+    """Mean over runs at each step with a bootstrap band: columns step, n, point, lo, hi.
+
+    steps: one row per run and step for ONE condition (columns run_id, step, value). Runs are
+    resampled whole (the same resample at every step), so the band is over seeds, not steps."""
+    wide = steps.pivot_table(index="step", columns="run_id", values=value, aggfunc="mean")  # (S, n)
+    m = wide.to_numpy(dtype=float)
+    n = (~np.isnan(m)).sum(1)
+    with np.errstate(all="ignore"):
+        point = np.nanmean(m, 1)
+        lo = hi = np.full(len(wide), np.nan)
+        if m.shape[1] >= 2:
+            rng = np.random.default_rng(seed)
+            boots = np.nanmean(m[:, rng.integers(0, m.shape[1], (n_boot, m.shape[1]))], axis=2)  # (S, n_boot)
+            lo, hi = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=1)
+            lo, hi = np.where(n >= 2, lo, np.nan), np.where(n >= 2, hi, np.nan)
+    return pd.DataFrame({"step": wide.index.to_numpy(), "n": n, "point": point, "lo": lo, "hi": hi})
+
+
+def fit_quadratic(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
+    """Least-squares (a, b, c) of y = a + b x + c x^2; NaNs if fewer than 3 distinct x."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = ~(np.isnan(xa) | np.isnan(ya))
+    xa, ya = xa[ok], ya[ok]
+    if np.unique(xa).size < 3:
+        return (np.nan, np.nan, np.nan)
+    c, b, a = np.polyfit(xa, ya, 2)
+    return (float(a), float(b), float(c))
+
+
+def quadratic_peak(coef: tuple[float, float, float], x_range: tuple[float, float]) -> dict[str, float | bool]:
+    """Vertex of a fitted quadratic and whether it is a peak inside x_range.
+
+    Returns x, y (the vertex, NaN for a straight line), concave (c < 0), interior (vertex strictly
+    inside x_range) and peak (concave and interior: the fit rises, peaks and falls)."""
+    a, b, c = coef
+    if np.isnan(c) or abs(c) <= 1e-9 * (abs(a) + abs(b) + 1.0):  # a line, up to rounding
+        return {"x": np.nan, "y": np.nan, "concave": False, "interior": False, "peak": False}
+    xv = -b / (2 * c)
+    interior = bool(x_range[0] < xv < x_range[1])
+    return {"x": float(xv), "y": float(a + b * xv + c * xv**2), "concave": bool(c < 0),
+            "interior": interior, "peak": bool(c < 0 and interior)}

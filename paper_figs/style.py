@@ -1,0 +1,135 @@
+"""The one style every figure shares: LaTeX off, Okabe-Ito colour-blind palette, one fixed
+colour per method, AEPO targets as shades of AEPO's blue, target lines dashed and grey."""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Okabe & Ito (2008), a palette readable under the common colour-vision deficiencies.
+METHOD_COLORS = {
+    "grpo": "#000000",
+    "entropy_reg": "#E69F00",
+    "entropy_adv": "#009E73",
+    "aepo": "#0072B2",
+    "aepo_no_temp": "#CC79A7",
+    "aepo_with_negatives": "#D55E00",
+}
+METHOD_LABELS = {
+    "grpo": "GRPO",
+    "entropy_reg": "Entropy-Reg",
+    "entropy_adv": "Entropy-Adv",
+    "aepo": "AEPO",
+    "aepo_no_temp": "AEPO w/o temperature",
+    "aepo_with_negatives": "AEPO with negatives",
+}
+TARGET_LINE = {"color": "#555555", "linestyle": (0, (4, 3)), "linewidth": 1.2, "zorder": 1}
+BAND_ALPHA = 0.2
+ENTROPY_LABEL = "entropy H (nats)"
+STEP_LABEL = "training step"
+
+RC = {
+    "text.usetex": False,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "figure.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.5,
+    "legend.frameon": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "pdf.fonttype": 42,  # embed TrueType: text stays text in the PDF
+}
+
+
+@contextmanager
+def paper_style() -> Iterator[None]:
+    """Use as `with paper_style(): fig, ax = plt.subplots()`."""
+    with plt.rc_context(RC):
+        yield
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def method_color(method: str) -> str:
+    return METHOD_COLORS.get(method, "#999999")
+
+
+def shade(color: str, i: int, n: int) -> tuple[float, float, float]:
+    """The i-th of n shades of a colour, light to dark (for AEPO at n targets)."""
+    if n <= 1:
+        return mcolors.to_rgb(color)
+    h, l, s = colorsys.rgb_to_hls(*mcolors.to_rgb(color))
+    light = 0.72 - 0.47 * i / (n - 1)  # 0.72 (light) .. 0.25 (dark)
+    return colorsys.hls_to_rgb(h, light, s)
+
+
+def condition_color(method: str, target: float, targets: Sequence[float]) -> tuple[float, float, float] | str:
+    """A method's colour; for a method with several targets, its shade for this target."""
+    ts = sorted({t for t in targets if not math.isnan(t)})
+    if math.isnan(target) or len(ts) <= 1:
+        return method_color(method)
+    return shade(method_color(method), ts.index(target), len(ts))
+
+
+def condition_label(method: str, target: float) -> str:
+    return method_label(method) if math.isnan(target) else f"{method_label(method)} H*={target:.2f}"
+
+
+def draw_band(ax, band, color, label: str | None = None, **kw):
+    """Mean curve and its CI band (band: analysis.stats.curve_band frame)."""
+    (line,) = ax.plot(band["step"], band["point"], color=color, label=label, **kw)
+    if band["lo"].notna().any():
+        ax.fill_between(band["step"], band["lo"], band["hi"], color=color, alpha=BAND_ALPHA, linewidth=0)
+    return line
+
+
+def draw_target(ax, target: float, label: bool = True) -> None:
+    """A dashed grey horizontal line at the target, labelled at its right end."""
+    ax.axhline(target, **TARGET_LINE)
+    if label:
+        ax.annotate(f"H*={target:.2f}", xy=(1.0, target), xycoords=("axes fraction", "data"),
+                    xytext=(2, 0), textcoords="offset points", va="center", ha="left",
+                    fontsize=7, color=TARGET_LINE["color"])
+
+
+def empty_panel(ax, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#777777")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def n_seeds_note(n: int) -> str:
+    return f"mean over {n} seeds, 95% bootstrap band" if n > 1 else "single seed: no band"
+
+
+def save(fig, out_dir: str | Path, name: str) -> list[Path]:
+    """Write NAME.png and NAME.pdf under out_dir; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for p in paths:
+        fig.savefig(p)
+    plt.close(fig)
+    return paths

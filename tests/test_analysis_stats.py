@@ -1,0 +1,86 @@
+"""Interval estimates, IQM and the quadratic peak on inputs with known answers."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.stats import (aggregate, bootstrap_ci, curve_band, difference_ci, fit_quadratic, iqm,
+                            quadratic_peak)
+
+
+def test_known_quadratic_gives_its_peak():
+    # y = 3 - 2 (x - 0.6)^2: vertex (0.6, 3), concave, inside [0.2, 1.0]
+    x = np.array([0.2, 0.4, 0.6, 0.8, 1.0])
+    coef = fit_quadratic(x, 3 - 2 * (x - 0.6) ** 2)
+    peak = quadratic_peak(coef, (0.2, 1.0))
+    assert peak["x"] == pytest.approx(0.6) and peak["y"] == pytest.approx(3.0)
+    assert peak["peak"]
+
+
+def test_convex_or_monotone_fits_have_no_peak():
+    x = np.array([0.2, 0.4, 0.6, 0.8])
+    assert not quadratic_peak(fit_quadratic(x, (x - 0.5) ** 2), (0.2, 0.8))["peak"]  # a valley
+    assert not quadratic_peak(fit_quadratic(x, -(x - 2.0) ** 2), (0.2, 0.8))["peak"]  # vertex outside
+    assert not quadratic_peak(fit_quadratic(x, 2 * x + 1), (0.2, 0.8))["peak"]  # a line
+
+
+def test_quadratic_needs_three_distinct_entropies():
+    assert math.isnan(fit_quadratic([0.1, 0.1, 0.5], [1, 2, 3])[2])
+
+
+def test_confidence_intervals_shrink_with_more_seeds():
+    from statistics import NormalDist
+
+    # n seeds spread like one N(0.5, 0.1) population (its n evenly spaced quantiles): the same
+    # seed noise, only more of it; the width should fall about as 1 / sqrt(n)
+    widths = []
+    for n in (3, 10, 40):
+        _, lo, hi = bootstrap_ci(0.5 + 0.1 * np.array([NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)]))
+        widths.append(hi - lo)
+    assert widths[0] > widths[1] > widths[2]
+    assert widths[2] < 0.5 * widths[0]
+
+
+def test_a_single_seed_gets_no_interval():
+    p, lo, hi = bootstrap_ci([0.7])
+    assert p == 0.7 and math.isnan(lo) and math.isnan(hi)
+
+
+def test_interval_contains_the_mean_and_is_reproducible():
+    x = [0.2, 0.4, 0.5, 0.9]
+    p, lo, hi = bootstrap_ci(x)
+    assert lo <= p <= hi and bootstrap_ci(x) == (p, lo, hi)
+
+
+def test_iqm_ignores_the_outer_quartiles():
+    # 8 values: the middle four are 3, 4, 5, 6
+    assert iqm([1, 2, 3, 4, 5, 6, 7, 1000]) == pytest.approx(4.5)
+    # along an axis: (n_boot, n) rows
+    assert np.allclose(iqm(np.array([[1, 2, 3, 4, 5, 6, 7, 1000], [0] * 8]), axis=-1), [4.5, 0])
+
+
+def test_difference_of_well_separated_groups_excludes_zero():
+    d, lo, hi = difference_ci([0.60, 0.61, 0.62], [0.50, 0.51, 0.52])
+    assert d == pytest.approx(0.1) and lo > 0
+
+
+def test_aggregate_uses_the_iqm_only_with_enough_runs():
+    df = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 10, "v": np.arange(13, dtype=float)})
+    out = aggregate(df, ["g"], "v").set_index("g")
+    assert out.loc["a", "stat"] == "mean" and out.loc["b", "stat"] == "iqm"
+    assert out.loc["a", "n"] == 3
+
+
+def test_curve_band_of_identical_runs_has_zero_width():
+    steps = pd.DataFrame({"run_id": ["r1"] * 3 + ["r2"] * 3, "step": [1, 2, 3] * 2, "h": [1.0, 0.8, 0.6] * 2})
+    band = curve_band(steps, "h")
+    assert list(band["point"]) == [1.0, 0.8, 0.6]
+    assert np.allclose(band["lo"], band["point"]) and np.allclose(band["hi"], band["point"])
+
+
+def test_iqm_agrees_with_scipy_trim_mean():
+    stats = pytest.importorskip("scipy.stats")
+    x = np.random.default_rng(0).normal(size=(4, 11))
+    assert np.allclose(iqm(x, axis=-1), stats.trim_mean(x, 0.25, axis=-1))

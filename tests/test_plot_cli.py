@@ -1,0 +1,65 @@
+"""`aepo plot` end to end on a small synthetic sweep written in the trainer's file format."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from aepo.cli import app
+from analysis.synthetic import synthetic_run, synthetic_study, write_sweep
+
+runner = CliRunner()
+FIGURES = ("fig1_entropy_trajectories", "fig5_baselines", "fig_ablations", "fig_entropy_vs_accuracy",
+           "fig_training_accuracy")
+TABLES = ("table2_greedy", "table2_pass1", "table2_passk", "ablation_table", "control_table")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sweep")
+    runs = synthetic_study(targets=(0.25, 0.5, 1.0), seeds=2, steps=12, eval_every=4)
+    runs[0].result["status"] = "failed"  # one failed run: reported, not analysed
+    return write_sweep(runs, d)
+
+
+def test_plot_writes_every_promised_file(sweep, tmp_path):
+    out = tmp_path / "out"
+    extra = write_sweep([synthetic_run("grpo", 7, steps=12, eval_every=4)], tmp_path / "elsewhere") / "runs" / "grpo__s7"
+    r = runner.invoke(app, ["plot", str(sweep), "--runs", str(extra), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    for name in FIGURES:
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+        assert (out / "figures" / f"{name}.pdf").stat().st_size > 0
+    for name in TABLES:
+        assert (out / "tables" / f"{name}.md").is_file() and (out / "tables" / f"{name}.tex").is_file()
+    report = (out / "report.md").read_text()
+    for i in range(1, 8):
+        assert f"| C{i} |" in report
+    for name in FIGURES:
+        assert f"(figures/{name}.png)" in report
+    assert "grpo__s0 (failed)" in report
+    assert "Runs: 17, of which 16 finished" in report  # 16 in the sweep + the one given with --runs
+    claims = json.loads((out / "claims.json").read_text())
+    assert [c["id"] for c in claims["claims"]] == [f"C{i}" for i in range(1, 8)]
+    assert all(c["verdict"] in ("holds", "does not hold", "not measurable with this data") for c in claims["claims"])
+
+
+def test_plot_without_a_source_fails_in_one_line(tmp_path):
+    r = runner.invoke(app, ["plot", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "SWEEP_DIR" in r.output
+
+
+def test_plot_of_a_directory_without_runs_fails_in_one_line(tmp_path):
+    r = runner.invoke(app, ["plot", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no runs/ directory" in r.output
+
+
+def test_plot_with_unreachable_wandb_fails_in_one_line(tmp_path, monkeypatch):
+    import analysis.load as load
+
+    def offline():
+        raise ConnectionError("Failed to resolve api.wandb.ai")
+
+    monkeypatch.setattr(load, "default_wandb_api", offline)
+    r = runner.invoke(app, ["plot", "--from-wandb", "ent/proj", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "W&B unreachable" in r.output
