@@ -1,0 +1,103 @@
+"""`aepo sweep`: grids of training runs scheduled with optuna, resumable and never run twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aepo.cli.common import fail
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Sweeps: grids of training runs across entropy targets, alpha and seeds.")
+
+SUMMARY_COLUMNS = ["run_id", "status", "final_accuracy", "best_accuracy", "entropy_mean", "entropy_std",
+                   "entropy_abs_err", "entropy_in_band", "wall_time_s"]
+
+
+@app.callback()
+def _group() -> None:
+    """Sweeps: grids of training runs across entropy targets, alpha and seeds."""
+
+
+@app.command("entropy-targets")
+def entropy_targets(
+    config: Annotated[Path, typer.Option(help="Sweep file (sweeps/*.yaml): axes, baselines, base config.")],
+    out: Annotated[Path, typer.Option(help="Sweep directory: runs/<run_id>/, optuna.db, results.parquet.")],
+    workers: Annotated[int, typer.Option(help="Local worker processes; the cores are split evenly between "
+                                         "them (on 2 cores one worker is usually fastest).")] = 1,
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (default: sqlite file in --out). "
+                                                   "postgresql://... lets workers on several machines share "
+                                                   "one sweep (--out on a shared file system).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the run table and exit; needs no model, data or verl.")] = False,
+    retry_failed: Annotated[bool, typer.Option(help="Run failed runs again (from their checkpoint).")] = False,
+    wandb: Annotated[Optional[str], typer.Option(help="W&B mode for every run: auto | online | offline | off "
+                                                 "(default: the sweep's base config).")] = None,
+) -> None:
+    """Run (or continue) a sweep across entropy targets H and alpha, with its baselines.
+
+    Re-running the same command continues the sweep: finished runs are skipped, interrupted
+    runs resume from their checkpoint, failed runs are retried only with --retry-failed.
+    """
+    from aepo.config import ConfigError
+
+    from aepo.sweep.spec import load_sweep
+
+    if workers < 1:
+        fail(f"--workers must be >= 1, got {workers}")
+    try:
+        sweep = load_sweep(config, out).with_overrides({"wandb": wandb} if wandb else {})
+    except ConfigError as e:
+        fail(str(e))
+    if dry_run:
+        typer.echo(run_table(sweep))
+        return
+    if any(r.config.backend == "verl" for r in sweep.runs):
+        import importlib.util
+
+        if importlib.util.find_spec("aepo.verl_backend") is None:
+            fail("this sweep uses backend 'verl', which this install lacks (aepo.verl_backend); "
+                 "--dry-run works without it")
+    from aepo.sweep.results import collect
+    from aepo.sweep.scheduler import run_sweep
+
+    try:
+        run_sweep(sweep, config, out, storage=storage, workers=workers, retry_failed=retry_failed,
+                  log=lambda m: typer.echo(m, err=True))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: run the same command again to resume the sweep", err=True)
+        raise typer.Exit(130)
+    except ConfigError as e:
+        fail(str(e))
+    except ModuleNotFoundError as e:
+        fail(f"missing dependency '{e.name}' (storage {storage or 'sqlite'})")
+    df = collect(sweep)
+    typer.echo(df[SUMMARY_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo(f"results: {out / 'results.parquet'}")
+    failed = df[df.status == "failed"].run_id.tolist()
+    unfinished = df[~df.status.isin(["finished", "failed"])].run_id.tolist()
+    if failed:
+        typer.echo(f"{len(failed)} of {len(df)} runs failed: {', '.join(failed)} "
+                   "(errors in results.parquet; rerun with --retry-failed)", err=True)
+    if unfinished:
+        typer.echo(f"{len(unfinished)} runs not finished (held by other workers?): {', '.join(unfinished)}", err=True)
+    if failed or unfinished:
+        raise typer.Exit(1)
+
+
+def run_table(sweep) -> str:
+    """The dry-run table: one line per run with its grid point and current status."""
+    from aepo.sweep.results import run_status
+
+    axes = list(sweep.axes)
+    header = ["run_id", "method", *axes, "steps", "backend", "status"]
+    rows = [[r.run_id, r.method, *(str(r.point.get(a, "-")) for a in axes), str(r.config.steps),
+             r.config.backend, run_status(Path(r.config.out), r.config.steps)] for r in sweep.runs]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows]]
+    n_grid = sum(not r.baseline for r in sweep.runs)
+    shape = " x ".join(f"{len(v)} {a}" for a, v in sweep.axes.items())
+    lines.append(f"{len(sweep.runs)} runs: {n_grid} on the grid ({shape}) + "
+                 f"{len(sweep.runs) - n_grid} baseline runs ({', '.join(sweep.baselines) or 'none'}) per seed")
+    return "\n".join(lines)

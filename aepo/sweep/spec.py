@@ -1,0 +1,211 @@
+"""Sweep files: parse, validate, expand into one (run id, RunConfig) per run.
+
+A sweep file names only what it varies (house style, example 7):
+
+    name: smoke                  # W&B group and optuna study name (default: the file's stem)
+    method: aepo                 # the method run on the grid (default aepo)
+    base:                        # a RunConfig-shaped mapping, or a path to such a YAML/JSON
+      steps: 300                 # file (relative to the sweep file)
+      algo: {t_high: 1.5}        # every fixed value quotes its source in a comment
+    axes:                        # the grid: every combination is one run
+      entropy_target: [0.3, 0.5, 0.7]
+      alpha: [0.06, 0.12]
+      seed: [0]
+    baselines: [grpo]            # run once per seed, not once per grid point
+
+Axis names map onto RunConfig fields through `AXES` (the documented table); the run id
+encodes the grid point, e.g. `aepo__H0.5__a0.06__s0`; a baseline's id carries only its seed,
+e.g. `grpo__s0`. Every problem is a one-line `SweepError` raised before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aepo.config import METHODS, ConfigError, RunConfig, load_config_file
+
+# axis name -> (RunConfig key it sets, tag in the run id). The order is the order of the tags
+# in a run id; `seed` comes last. Baselines vary over `seed` only.
+AXES: dict[str, tuple[str, str]] = {
+    "entropy_target": ("algo.entropy_target", "H"),
+    "alpha": ("algo.alpha", "a"),
+    "t_high": ("algo.t_high", "th"),
+    "t_low": ("algo.t_low", "tl"),
+    "mode": ("algo.mode", "m"),
+    "controller": ("algo.controller", "c"),
+    "extra_prompt_fraction": ("algo.extra_prompt_fraction", "f"),
+    "lr": ("optim.lr", "lr"),
+    "group_size": ("rollout.group_size", "G"),
+    "seed": ("seed", "s"),
+}
+SPEC_KEYS = ("name", "description", "method", "base", "axes", "baselines")
+_ID_SAFE = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+class SweepError(ConfigError):
+    """A sweep file is malformed; the message is one line and names the file."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a sweep: its id, method, grid point and fully resolved config."""
+
+    run_id: str
+    method: str
+    point: dict[str, Any]  # axis name -> value (a baseline: {"seed": s})
+    config: RunConfig
+    baseline: bool = False  # a baseline: runs once per seed, has no entropy target of its own
+
+
+@dataclass
+class Sweep:
+    """A parsed sweep file: the runs in file order (grid first, then baselines per seed)."""
+
+    name: str
+    path: Path
+    method: str
+    axes: dict[str, list[Any]]
+    baselines: list[str]
+    runs: list[Run] = field(default_factory=list)
+
+    def run(self, run_id: str) -> Run:
+        return next(r for r in self.runs if r.run_id == run_id)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r.run_id for r in self.runs]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Sweep":
+        """The same sweep with run-level fields replaced in every run (`wandb`, `threads`)."""
+        if not overrides:
+            return self
+        runs = [dataclasses.replace(r, config=r.config.with_overrides(overrides).validate()) for r in self.runs]
+        return dataclasses.replace(self, runs=runs)
+
+
+def format_value(value: Any) -> str:
+    """Shortest text that round-trips: 0.5 -> '0.5', 1e-06 -> '1e-06', 3 -> '3'."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def run_id_for(method: str, point: dict[str, Any]) -> str:
+    tags = [f"{AXES[a][1]}{format_value(point[a])}" for a in AXES if a in point]
+    return "__".join([method, *tags])
+
+
+def load_sweep(path: str | Path, sweep_dir: str | Path = "sweep") -> Sweep:
+    """Read, validate and expand a sweep file; run dirs are `sweep_dir/runs/<run_id>`."""
+    path = Path(path)
+    try:
+        raw = load_config_file(path)
+    except ConfigError as e:
+        raise SweepError(str(e)) from None
+    try:
+        return expand(raw, path, Path(sweep_dir))
+    except SweepError:
+        raise
+    except ConfigError as e:
+        raise SweepError(f"sweep file {path}: {e}") from None
+
+
+def expand(raw: dict[str, Any], path: Path, sweep_dir: Path) -> Sweep:
+    """Validate the mapping of a sweep file and build every run's config."""
+    where = f"sweep file {path}"
+    unknown = sorted(set(raw) - set(SPEC_KEYS))
+    if unknown:
+        raise SweepError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(SPEC_KEYS)})")
+    name = str(raw.get("name") or path.stem)
+    if not _ID_SAFE.fullmatch(name):
+        raise SweepError(f"{where}: name '{name}' may hold only letters, digits and _.+-")
+    method = raw.get("method", "aepo")
+    if method not in METHODS:
+        raise SweepError(f"{where}: unknown method '{method}' (choose from {', '.join(METHODS)})")
+    base = _base_config(raw.get("base"), path)
+    axes = _axes(raw.get("axes"), where, base)
+    baselines = _baselines(raw.get("baselines"), where, method)
+
+    sweep = Sweep(name=name, path=path, method=method, axes=axes, baselines=baselines)
+    names = list(axes)
+    for values in itertools.product(*(axes[a] for a in names)):
+        sweep.runs.append(_make_run(method, dict(zip(names, values)), base, name, sweep_dir, False))
+    for seed in axes["seed"]:
+        for b in baselines:
+            sweep.runs.append(_make_run(b, {"seed": seed}, base, name, sweep_dir, True))
+    ids = sweep.run_ids
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise SweepError(f"{where}: two runs share the id '{dup}'")
+    return sweep
+
+
+def _base_config(base: Any, path: Path) -> RunConfig:
+    if base is None:
+        return RunConfig()
+    if isinstance(base, str):
+        p = Path(base)
+        base = load_config_file(p if p.is_absolute() else path.parent / p)
+    if not isinstance(base, dict):
+        raise SweepError(f"sweep file {path}: 'base' must be a mapping or a path to a config file")
+    return RunConfig.from_dict(base)
+
+
+def _axes(axes: Any, where: str, base: RunConfig) -> dict[str, list[Any]]:
+    if axes is None:
+        axes = {}
+    if not isinstance(axes, dict):
+        raise SweepError(f"{where}: 'axes' must be a mapping of axis name to a list of values")
+    out: dict[str, list[Any]] = {}
+    for name in axes:
+        if name not in AXES:
+            raise SweepError(f"{where}: unknown axis '{name}' (known: {', '.join(AXES)})")
+    for name in AXES:  # table order, so run ids do not depend on the file's key order
+        if name not in axes:
+            continue
+        values = axes[name]
+        if not isinstance(values, list):
+            values = [values]
+        if not values:
+            raise SweepError(f"{where}: axis '{name}' is empty")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                raise SweepError(f"{where}: axis '{name}' has a bad value {v!r} (need a number or a word)")
+            if isinstance(v, str) and not _ID_SAFE.fullmatch(v):
+                raise SweepError(f"{where}: axis '{name}' value '{v}' may hold only letters, digits and _.+-")
+        if len(set(map(format_value, values))) != len(values):
+            raise SweepError(f"{where}: axis '{name}' repeats a value")
+        out[name] = values
+    out.setdefault("seed", [base.seed])
+    # 'seed' last, as in the run ids
+    return {k: out[k] for k in AXES if k in out}
+
+
+def _baselines(baselines: Any, where: str, method: str) -> list[str]:
+    if baselines is None:
+        return []
+    if not isinstance(baselines, list):
+        raise SweepError(f"{where}: 'baselines' must be a list of methods")
+    for b in baselines:
+        if b not in METHODS:
+            raise SweepError(f"{where}: unknown baseline '{b}' (choose from {', '.join(METHODS)})")
+        if b == method:
+            raise SweepError(f"{where}: baseline '{b}' is the grid's own method")
+    if len(set(baselines)) != len(baselines):
+        raise SweepError(f"{where}: a baseline is listed twice")
+    return list(baselines)
+
+
+def _make_run(method: str, point: dict[str, Any], base: RunConfig, name: str, sweep_dir: Path,
+              baseline: bool) -> Run:
+    run_id = run_id_for(method, point)
+    overrides = {AXES[a][0]: v for a, v in point.items()}
+    overrides.update({"algo.method": method, "out": str(sweep_dir / "runs" / run_id), "wandb_group": name})
+    try:
+        cfg = base.with_overrides(overrides).validate()
+    except ConfigError as e:
+        raise ConfigError(f"run {run_id}: {e}") from None
+    return Run(run_id=run_id, method=method, point=point, config=cfg, baseline=baseline)
