@@ -36,22 +36,25 @@ ENTROPY_BAND = 0.05  # nats: "within +-0.05 of the target" (issue 3)
 def entropy_stats(entropy: Iterable[float], target: float | None, band: float = ENTROPY_BAND) -> dict[str, float]:
     """Control quality over the second half of an entropy trajectory.
 
-    entropy: (S,) per-step batch entropy in nats; the last S - S // 2 steps are used.
+    entropy: (S,) per-step batch entropy in nats, steps 1..S; the steps after S / 2 are used
+    (analysis.control's definition).
     target: H_target in nats, or None / NaN for methods without one (those stats are NaN).
     Returns entropy_mean, entropy_std (population), entropy_abs_err = mean |H - H_target|,
     entropy_in_band = fraction of steps with |H - H_target| <= band.
     """
+    from analysis.control import control_metrics, second_half
+
     h = np.asarray(list(entropy), dtype=float)
-    half = h[len(h) // 2:]
+    steps = np.arange(1, h.size + 1, dtype=float)
     nan = float("nan")
-    if half.size == 0:
+    if h.size == 0:
         return {"entropy_mean": nan, "entropy_std": nan, "entropy_abs_err": nan, "entropy_in_band": nan}
-    out = {"entropy_mean": float(half.mean()), "entropy_std": float(half.std())}
-    if target is None or math.isnan(target):
-        out.update(entropy_abs_err=nan, entropy_in_band=nan)
-    else:
-        err = np.abs(half - target)
-        out.update(entropy_abs_err=float(err.mean()), entropy_in_band=float((err <= band + 1e-12).mean()))
+    half = h[second_half(steps)]
+    out = {"entropy_mean": float(half.mean()), "entropy_std": float(half.std()),
+           "entropy_abs_err": nan, "entropy_in_band": nan}
+    if target is not None and not math.isnan(target):
+        c = control_metrics(steps, h, target, band)  # the one definition of control quality
+        out.update(entropy_abs_err=c["mae_2nd_half"], entropy_in_band=c["in_band_2nd_half"])
     return out
 
 
