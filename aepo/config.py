@@ -77,17 +77,18 @@ class OptimConfig:
 @dataclass
 class AlgoConfig:
     method: str = _f("aepo", "One of: " + ", ".join(METHODS) + ".")
-    mode: str = _f("replace", "AEPO mode. replace: the reference code (kept samples replace the "
-                   "first K rows of the main batch); add: paper Eq. 2 (GRPO loss + alpha * REINFORCE).")
-    alpha: float = _f(0.12, "alpha >= 0. add mode: weight of the REINFORCE term (Eq. 2). replace "
-                      "mode: K / main-batch size, K = max rows replaced (reference: 60/2560 = 0.023; "
-                      "tiny lab default 0.12).")
+    mode: str = _f("add", "AEPO mode. add: paper Eq. 2 (GRPO loss + alpha * REINFORCE on the kept "
+                   "samples); replace: the reference code (kept samples replace the first K rows of the "
+                   "main batch, K = alpha * rows).")
+    alpha: float = _f(2.0, "alpha >= 0. add mode: weight of the REINFORCE term (Eq. 2; tiny lab 2.0, "
+                      "the smallest weight that held 0.5 nats in issue-2 trials). replace mode: K / "
+                      "main-batch size (reference: 60/2560 = 0.023; <= 1).")
     entropy_target: float = _f(0.5, "Target entropy H_target in nats (>= 0; paper: 0.25-1.0).")
     t_high: float = _f(1.5, "T_high > 1, used below the target (paper: 1.2; tiny lab: 1.5, "
                         "1.2 lacks authority at this scale).")
     t_low: float = _f(0.8, "T_low in (0, 1), used at or above the target (paper: 0.8).")
-    extra_prompt_fraction: float = _f(0.25, "Fraction f of prompts that get temperature-adjusted "
-                                      "samples, in (0, 1] (reference: 1/4).")
+    extra_prompt_fraction: float = _f(0.5, "Fraction f of prompts that get temperature-adjusted "
+                                      "samples, in (0, 1] (reference: 1/4; tiny lab 1/2).")
     extra_layout: str = _f("in_place", "in_place: the f*P extra groups are sampled instead of "
                            "those prompts' main groups (no extra rollout cost); additional: on top "
                            "of the full main batch (the reference, +f rollout cost). Both in ONE "
