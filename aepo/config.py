@@ -3,7 +3,8 @@
 Each field's `help` names the paper symbol, unit, range and source; the CLI help text and
 the docs glossary are built from it. Values come from (in order of precedence) explicit
 CLI options, `--set section.field=value`, a YAML/JSON `--config` file, the defaults here.
-Derived values (rows per step, K in replace mode) are computed in `derived()` only.
+Derived values (rows per step and K at full controller strength) are computed in `derived()`;
+the trainer scales them by the controller's strength each step (bang-bang: always full).
 """
 
 from __future__ import annotations
