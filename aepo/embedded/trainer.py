@@ -346,7 +346,7 @@ def validate(model, tok, task: Task, cfg: RunConfig, device) -> dict[str, float]
     answers = [it["answer"] for it in items]
     greedy = sample(model, ids, mask, torch.ones(len(items)), cfg.rollout.max_new_tokens, stop_ids(tok),
                     tok.pad_token_id, greedy=True)
-    acc = rewards_of(task, tok, greedy.select(torch.arange(len(items))), answers).mean().item()
+    acc = rewards_of(task, tok, greedy, answers).mean().item()
     rep = torch.arange(len(items)).repeat_interleave(n_samples)
     sampled = sample(model, ids[rep], mask[rep], torch.ones(len(rep)), cfg.rollout.max_new_tokens,
                      stop_ids(tok), tok.pad_token_id, generator=gen if device.type == "cpu" else None)
