@@ -3,8 +3,8 @@
 Each field's `help` names the paper symbol, unit, range and source; the CLI help text and
 the docs glossary are built from it. Values come from (in order of precedence) explicit
 CLI options, `--set section.field=value`, a YAML/JSON `--config` file, the defaults here.
-Derived values (rows per step and K at full controller strength) are computed in `derived()`;
-the trainer scales them by the controller's strength each step (bang-bang: always full).
+Derived row counts (at full controller strength) are computed in `derived()`; the trainer
+scales them by the controller's strength each step (bang-bang: always full).
 """
 
 from __future__ import annotations
@@ -197,7 +197,6 @@ class RunConfig:
         P prompts, G samples each; P_x = round(f * P) prompts get temperature-adjusted groups.
         in_place: main = (P - P_x) * G rows, extra = P_x * G rows (rollout rows = P * G).
         additional: main = P * G rows, extra = P_x * G rows (rollout rows = (P + P_x) * G).
-        K_max (replace mode) = round(alpha * main rows).
         """
         a, r = self.algo, self.rollout
         P, G = r.prompts_per_step, r.group_size
@@ -209,7 +208,6 @@ class RunConfig:
             "extra_prompts": p_x,
             "main_rows": main_rows,
             "extra_rows": p_x * G,
-            "k_max": int(round(a.alpha * main_rows)),
         }
 
 

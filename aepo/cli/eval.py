@@ -58,6 +58,7 @@ def eval_command(
         fail(f"unknown --backend '{backend}' or --wandb '{wandb}'")
 
     from aepo.eval.benchmarks import NAMES, BenchmarkError
+    from aepo.config import ConfigError
     from aepo.eval.generate import ModelError
     from aepo.eval.runner import EvalError, EvalSettings, evaluate_model, evaluate_responses, evaluate_sweep, log_wandb
 
@@ -84,7 +85,7 @@ def eval_command(
             summary = evaluate_responses(responses, st, out, model_dir, echo=typer.echo)
         else:
             summary = evaluate_model(model, st, out, echo=typer.echo)
-    except (BenchmarkError, ModelError, EvalError) as e:
+    except (BenchmarkError, ModelError, EvalError, ConfigError) as e:
         fail(str(e))
     typer.echo(f"average accuracy {summary['average'].get('accuracy', float('nan')):.4f}; wrote {out}")
     log_wandb(summary, wandb, name=f"eval-{Path(responses or model).name}", out_dir=out)

@@ -26,12 +26,13 @@ class Splice:
     reinforce: torch.Tensor  # (B_u,) bool, rows of the add-mode REINFORCE term
     num_kept: int  # extra samples that passed the filter
     num_used: int  # of those, how many entered the update
+    aepo: bool = True  # False: a method without temperature samples (no_sample is then 0)
 
     def metrics(self) -> dict[str, float]:
         return {
             "controller/num_kept_samples": float(self.num_kept),
             "controller/num_reinforce_samples": float(self.num_used),
-            "controller/no_sample": float(self.num_used == 0),
+            "controller/no_sample": float(self.aepo and self.num_used == 0),
         }
 
 

@@ -11,8 +11,12 @@ import torch
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Exact entropy of softmax(logits) over the last axis. (..., V) -> (...)."""
-    # H = logsumexp(l) - sum_v softmax(l)_v * l_v
-    logp = torch.log_softmax(logits.float(), dim=-1)
+    return entropy_from_logprobs(torch.log_softmax(logits.float(), dim=-1))
+
+
+def entropy_from_logprobs(logp: torch.Tensor) -> torch.Tensor:
+    """The same from log-probabilities already computed (hot paths reuse their log_softmax)."""
+    # H = -sum_v pi(v) log pi(v)
     return -(logp.exp() * logp).sum(-1)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from aepo.core.entropy import entropy_from_logits
+from aepo.core.entropy import entropy_from_logprobs
 
 
 @dataclass
@@ -26,6 +26,9 @@ class Rollout:
 
     def select(self, rows: torch.Tensor) -> "Rollout":
         return Rollout(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
+    def to(self, device: torch.device | str) -> "Rollout":
+        return Rollout(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
 
 def _cache_kwarg(model: torch.nn.Module) -> str:
@@ -84,7 +87,7 @@ def sample(
         alive.append(~done)
         tokens.append(tok)
         logps.append(logp1.gather(-1, tok[:, None]).squeeze(-1))
-        ents.append(entropy_from_logits(logits))
+        ents.append(entropy_from_logprobs(logp1))
         done = done | torch.isin(tok, stop_ids)
         if bool(done.all()) or t == max_new_tokens - 1:
             break

@@ -28,10 +28,11 @@ from aepo.config import ConfigError, RunConfig
 from aepo.core.advantages import grpo_advantages
 from aepo.core.assembly import Splice, assemble_aepo_batch
 from aepo.core.controller import AdaptiveEntropyCoef, make_controller
-from aepo.core.entropy import batch_entropy, entropy_from_logits, sampled_logprob_estimate, sequence_mean
+from aepo.core.entropy import batch_entropy, entropy_from_logprobs, sampled_logprob_estimate, sequence_mean
 from aepo.core.losses import LossBatch, LossConfig
 from aepo.core.methods import METHODS
 from aepo.embedded import checkpoint as ckpt
+from aepo.embedded.model import load_model, resolve_device, resolve_model_dir, stop_ids
 from aepo.embedded.sampler import Rollout, response_logits, sample
 from aepo.runlog import RunLogger, provenance, read_metrics, truncate_metrics, write_json_atomic
 from aepo.tasks.prompts import Task, load_task
@@ -41,45 +42,6 @@ Progress = Callable[[int, int, dict[str, Any]], None]  # (step, total, record)
 
 class RunDirError(ConfigError):
     """The run directory holds something this call must not overwrite."""
-
-
-# ---- model loading ---------------------------------------------------------------------------
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' requested but CUDA is not available")
-    return torch.device(name)
-
-
-def resolve_model_dir(name: str, log=print) -> str:
-    """'tiny' / 'tiny-weak' -> the cached tiny-lab model; a path must exist; else a hub id."""
-    from aepo.tasks import tinylab
-
-    if name in tinylab.SPECS:
-        return str(tinylab.tiny_model_path(name, log=log))
-    p = Path(name).expanduser()
-    if p.exists():
-        if not (p / "config.json").is_file():
-            raise ConfigError(f"model path {p} has no config.json (not a Hugging Face model directory)")
-        return str(p)
-    if name.startswith((".", "/", "~")) or name.count("/") != 1:
-        raise ConfigError(f"model path does not exist: {name}")
-    return name  # a hub id such as Qwen/Qwen2.5-Math-7B (needs network or a local HF cache)
-
-
-def load_model(name_or_path: str, dtype: str, device: torch.device):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot load model '{name_or_path}': {str(e).splitlines()[0]}") from None
-    tok.padding_side = "left"
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return model.to(device), tok
 
 
 # ---- one step's pieces -----------------------------------------------------------------------
@@ -111,19 +73,9 @@ def rewards_of(task: Task, tokenizer, rollout: Rollout, answers: list[str]) -> t
     return torch.tensor([task.reward(a, t) for a, t in zip(answers, texts)])
 
 
-def stop_ids(tok) -> list[int]:
-    """eos plus the chat end-of-turn token where the tokenizer has one."""
-    ids = {tok.eos_token_id}
-    for t in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
-        i = tok.convert_tokens_to_ids(t) if t in tok.get_vocab() else None
-        if i is not None:
-            ids.add(i)
-    return sorted(ids)
-
-
 def plain_splice(main_adv: torch.Tensor) -> Splice:
     b = main_adv.shape[0]
-    return Splice(torch.arange(b), main_adv.float(), torch.zeros(b, dtype=torch.bool), 0, 0)
+    return Splice(torch.arange(b), main_adv.float(), torch.zeros(b, dtype=torch.bool), 0, 0, aepo=False)
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -187,7 +139,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     prompt_ids = encode_prompts(tok, task, cfg.data.max_prompt_tokens)
     logger = RunLogger(out, cfg.to_dict(), cfg.wandb, cfg.wandb_project, cfg.wandb_group)
     G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
-    eos = stop_ids(tok)
+    eos = stop_ids(model, tok)
     done, t_start, status, error = start, time.time(), "failed", None
     warned_saturation = False
 
@@ -219,8 +171,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             ids, mask = left_pad([prompt_ids[p] for p in rows], tok.pad_token_id, device)
             roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, eos,
                           tok.pad_token_id, generator=gen if device.type == "cpu" else None)
-            roll = Rollout(*(x.cpu() for x in (roll.prompt_ids, roll.prompt_mask, roll.response_ids,
-                                                roll.response_mask, roll.logprobs, roll.entropy)))
+            roll = roll.to("cpu")
             t_gen = time.time()
             # -- 3. rewards, advantages, splice
             rewards = rewards_of(task, tok, roll, [task.train[p]["answer"] for p in rows])  # (B,)
@@ -230,6 +181,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             step_cfg = dataclasses.replace(loss_cfg, alpha=loss_cfg.alpha * decision.strength)
             if spec.extra_samples:
                 k_max = int(round(decision.strength * cfg.algo.alpha * b_m))  # K_max = alpha * B_main
+                # (b_m varies with the strength in the in_place layout, so K_max is per step)
                 splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, k_max,
                                              decision.raising, spec.keep_negatives, cfg.algo.halve_when_lowering)
             else:
@@ -269,16 +221,14 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                 "controller/saturated": float(decision.saturated) if spec.extra_samples else 0.0,
                 "controller/entropy_coef": step_cfg.entropy_coef if spec.adaptive_entropy_coef else 0.0,
                 "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
-                **(splice.metrics() if spec.extra_samples else
-                   {"controller/num_kept_samples": 0.0, "controller/num_reinforce_samples": 0.0,
-                    "controller/no_sample": 0.0}),
+                **splice.metrics(),
                 "timing_s/gen": t_gen - t0,
                 "timing_s/update": t_end - t_gen,
                 "timing_s/step": t_end - t0,
                 "perf/gen_tokens_per_s": n_tokens / max(t_gen - t0, 1e-9),
             }
             if task.heldout and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-                record.update(validate(model, tok, task, cfg, device))
+                record.update(validate(model, tok, task, cfg, device, eos))
             logger.log(record)
             if progress:
                 progress(step, cfg.steps, record)
@@ -304,22 +254,17 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
 def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice: Splice,
            cfg: RunConfig, device) -> dict[str, float]:
     """PPO-clip update(s) on the spliced rows. With one minibatch this is strictly on-policy."""
-    n = upd.response_ids.shape[0]
-    order = torch.arange(n)
-    chunks = order.chunk(cfg.optim.num_minibatches)
+    chunks = torch.arange(upd.response_ids.shape[0]).chunk(cfg.optim.num_minibatches)
     metrics: dict[str, float] = {}
     for idx in chunks:
-        part = upd.select(idx)
-        logits = response_logits(model, Rollout(*(x.to(device) for x in (
-            part.prompt_ids, part.prompt_mask, part.response_ids, part.response_mask, part.logprobs,
-            part.entropy)))).float()  # (b, T, V)
-        logp = torch.log_softmax(logits, -1).gather(-1, part.response_ids.to(device)[..., None]).squeeze(-1)
+        part = upd.select(idx).to(device)
+        logp_all = torch.log_softmax(response_logits(model, part).float(), -1)  # (b, T, V)
         batch = LossBatch(
-            log_prob=logp,
-            old_log_prob=part.logprobs.to(device),
+            log_prob=logp_all.gather(-1, part.response_ids[..., None]).squeeze(-1),
+            old_log_prob=part.logprobs,
             advantages=splice.advantages[idx].to(device),
-            mask=part.response_mask.to(device).float(),
-            token_entropy=entropy_from_logits(logits),
+            mask=part.response_mask.float(),
+            token_entropy=entropy_from_logprobs(logp_all),
             reinforce=splice.reinforce[idx].to(device),
         )
         loss, m = loss_fn(batch, loss_cfg)
@@ -335,7 +280,7 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
 
 
 @torch.no_grad()
-def validate(model, tok, task: Task, cfg: RunConfig, device) -> dict[str, float]:
+def validate(model, tok, task: Task, cfg: RunConfig, device, eos: list[int]) -> dict[str, float]:
     """Held-out accuracy: greedy, and n samples at T = 1 (mean@n, pass@n)."""
     model.eval()
     n_samples = cfg.eval_samples
@@ -344,12 +289,12 @@ def validate(model, tok, task: Task, cfg: RunConfig, device) -> dict[str, float]
     ids, mask = left_pad(seqs, tok.pad_token_id, device)
     gen = torch.Generator().manual_seed(cfg.seed + 99991)
     answers = [it["answer"] for it in items]
-    greedy = sample(model, ids, mask, torch.ones(len(items)), cfg.rollout.max_new_tokens, stop_ids(tok),
+    greedy = sample(model, ids, mask, torch.ones(len(items)), cfg.rollout.max_new_tokens, eos,
                     tok.pad_token_id, greedy=True)
     acc = rewards_of(task, tok, greedy, answers).mean().item()
     rep = torch.arange(len(items)).repeat_interleave(n_samples)
     sampled = sample(model, ids[rep], mask[rep], torch.ones(len(rep)), cfg.rollout.max_new_tokens,
-                     stop_ids(tok), tok.pad_token_id, generator=gen if device.type == "cpu" else None)
+                     eos, tok.pad_token_id, generator=gen if device.type == "cpu" else None)
     r = rewards_of(task, tok, sampled, [answers[i] for i in rep.tolist()]).view(len(items), n_samples)
     name = task.name
     return {f"val/{name}/accuracy": acc, f"val/{name}/mean@{n_samples}": r.mean().item(),

@@ -2,8 +2,8 @@
 KV-cache sampler, CPU or GPU) and vLLM when it is installed (GPU).
 
 Greedy decoding when temperature is 0; otherwise n samples per prompt at that temperature.
-The embedded sampler stops a row at one eos id; other stop tokens of the model (e.g. Qwen's
-`<|im_end|>` next to `<|endoftext|>`) are cut off afterwards.
+Rows stop at any of the model's stop ids (`aepo.embedded.model.stop_ids`), which are cut
+from the decoded text.
 """
 
 from __future__ import annotations
@@ -44,38 +44,15 @@ def resolve_model_dir(path_or_run_dir: str | Path) -> Path:
     raise ModelError(f"{p} is neither a model directory (config.json) nor a run directory (checkpoint/)")
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                        "cpu" if device == "auto" else device)
+def load_model(path_or_run_dir: str | Path, device: str | torch.device = "auto"):
+    """Load (model, tokenizer) from a HF model dir or a run dir (its checkpoint/) with the
+    trainer's loader; model in eval mode, bfloat16 on CUDA, float32 on CPU."""
+    from aepo.embedded.model import load_model as load, resolve_device
 
-
-def load_model(path_or_run_dir: str | Path, device: str | torch.device = "cpu"):
-    """Load (model, tokenizer) from a HF model dir or a run dir; model in eval mode on device,
-    tokenizer padding on the left."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model_dir = resolve_model_dir(path_or_run_dir)
-    device = pick_device(str(device))
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    tokenizer.padding_side = "left"
-    return model, tokenizer
-
-
-def stop_ids(model, tokenizer) -> list[int]:
-    """Token ids that end a response: the generation config's eos ids, the tokenizer's eos,
-    and `<|im_end|>` when the vocabulary has it. The first is the sampler's eos."""
-    ids: list[int] = []
-    gen = getattr(model, "generation_config", None)
-    eos = getattr(gen, "eos_token_id", None)
-    for i in [*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id,
-              tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None]:
-        if i is not None and i not in ids:
-            ids.append(int(i))
-    if not ids:
-        raise ModelError("the tokenizer has no eos token")
-    return ids
+    dev = resolve_device(str(device))
+    model, tokenizer = load(str(resolve_model_dir(path_or_run_dir)),
+                            "bfloat16" if dev.type == "cuda" else "float32", dev)
+    return model.eval(), tokenizer
 
 
 @torch.no_grad()
@@ -83,6 +60,7 @@ def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperat
                       max_new_tokens: int = 1024, batch_size: int = 32, seed: int = 0) -> list[list[str]]:
     """n responses per prompt with the trainer's sampler (aepo.embedded.sampler.sample).
     Returns a list (one per prompt) of n decoded responses."""
+    from aepo.embedded.model import stop_ids
     from aepo.embedded.sampler import sample
 
     device = next(model.parameters()).device
@@ -95,7 +73,7 @@ def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperat
         enc = tokenizer(rows[start : start + batch_size], return_tensors="pt", padding=True)
         b = enc.input_ids.shape[0]
         out = sample(model, enc.input_ids.to(device), enc.attention_mask.to(device),
-                     torch.full((b,), max(temperature, 1e-6)), max_new_tokens, stops[0], pad_id,
+                     torch.full((b,), max(temperature, 1e-6)), max_new_tokens, stops, pad_id,
                      generator=generator, greedy=temperature == 0)
         for ids in out.response_ids.tolist():  # (B, T) rows
             cut = next((j for j, t in enumerate(ids) if t in stops), len(ids))

@@ -1,0 +1,65 @@
+"""Loading a Hugging Face causal LM for the embedded backend (training and evaluation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from aepo.config import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def resolve_model_dir(name: str, log=print) -> str:
+    """'tiny' / 'tiny-weak' -> the cached tiny-lab model; a path must exist; else a hub id."""
+    from aepo.tasks import tinylab
+
+    if name in tinylab.SPECS:
+        return str(tinylab.tiny_model_path(name, log=log))
+    p = Path(name).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise ConfigError(f"model path {p} has no config.json (not a Hugging Face model directory)")
+        return str(p)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise ConfigError(f"model path does not exist: {name}")
+    return name  # a hub id such as Qwen/Qwen2.5-Math-7B (needs network or a local HF cache)
+
+
+def load_model(name_or_path: str, dtype: str, device: torch.device):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load model '{name_or_path}': {str(e).splitlines()[0]}") from None
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model.to(device), tok
+
+
+
+def stop_ids(model, tokenizer) -> list[int]:
+    """Token ids that end a response: the generation config's eos ids, the tokenizer's eos,
+    and a chat end-of-turn token (`<|im_end|>`, `<|eot_id|>`) where the vocabulary has one."""
+    gen = getattr(model, "generation_config", None)
+    eos = getattr(gen, "eos_token_id", None)
+    vocab = tokenizer.get_vocab()
+    candidates = [*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id,
+                  *(vocab[t] for t in ("<|im_end|>", "<|eot_id|>") if t in vocab)]
+    ids: list[int] = []
+    for i in candidates:
+        if i is not None and int(i) not in ids:
+            ids.append(int(i))
+    if not ids:
+        raise ConfigError("the tokenizer has no eos token")
+    return ids
