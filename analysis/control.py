@@ -10,6 +10,11 @@ with H the exact batch entropy `actor/entropy` (nats) and H* the target:
 - `overshoot`: the largest excursion past H* on the far side from where H started, after H
   first reaches H* (0 if it never crosses), nats.
 
+Cost and reach of any run: `step_time_s` is the mean of `timing_s/step` (seconds per RL step,
+validation excluded); `saturated` is 1 when the controller flagged `controller/saturated` at
+any step (the target looked out of reach with its bounds), 0 when it never did, NaN when the
+run did not log the key.
+
 Entropy trend of any run (targets or not): `h_initial` and `h_final` are means over the first
 and last `window` fraction of records, `h_ratio` = h_final / h_initial, `h_peak_ratio` =
 max H / h_initial, `h_achieved` = mean H over the second half (the x of accuracy-vs-entropy).
@@ -23,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 ENTROPY = "actor/entropy"
+STEP_TIME = "timing_s/step"
+SATURATED = "controller/saturated"
 
 
 def band_width(target: float, rel: float, minimum: float) -> float:
@@ -91,14 +98,18 @@ def per_run(steps: pd.DataFrame, runs: pd.DataFrame, band_rel: float, band_min: 
     for run_id, g in steps.groupby("run_id", sort=False):
         g = g.sort_values("step")
         s, h = g["step"].to_numpy(), g[ENTROPY].to_numpy(dtype=float) if ENTROPY in g else np.full(len(g), np.nan)
-        row = {"run_id": run_id, **entropy_trend(s, h, window)}
+        row = {"run_id": run_id, **entropy_trend(s, h, window),
+               "step_time_s": float(g[STEP_TIME].mean()) if STEP_TIME in g else math.nan,
+               "saturated": float(g[SATURATED].max()) if SATURATED in g and g[SATURATED].notna().any()
+               else math.nan}
         target = g["entropy_target"].iloc[0]
         if not pd.isna(target):
             band = band_width(float(target), band_rel, band_min)
             row.update(band=band, **control_metrics(s, h, float(target), band))
         rows.append(row)
     out = runs.merge(pd.DataFrame(rows), on="run_id", how="left") if rows else runs.copy()
-    for c in ("band", "mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot"):
+    for c in ("band", "mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot",
+              "step_time_s", "saturated"):
         if c not in out:
             out[c] = np.nan
     return out

@@ -15,8 +15,10 @@ Every source is first read into `Run` records (the same shape whatever the sourc
   A score that a source did not measure is NaN.
 
 For baselines (grpo, entropy_reg, entropy_adv) the trainer still logs `controller/target`, but
-it means nothing: only the AEPO family has an entropy target, so `entropy_target` is NaN for
-the others and analyses group by method first.
+it means nothing: only the AEPO family and `entropy_adaptive` have an entropy target, so
+`entropy_target` is NaN for the others and analyses group by method first. `runs` also holds
+`controller` (the AEPO family's `algo.controller`; runs recorded before controllers existed
+ran the paper's `bang_bang`; None for methods without temperature samples).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 AEPO_FAMILY = ("aepo", "aepo_no_temp", "aepo_with_negatives")
+# methods that hold an entropy target: the AEPO family and the loss-term controller
+TARGETED = (*AEPO_FAMILY, "entropy_adaptive")
 METHOD_ORDER = ("grpo", "entropy_reg", "entropy_adv", "aepo", "aepo_no_temp", "aepo_with_negatives")
 ID_COLUMNS = ("run_id", "method", "entropy_target", "condition", "seed")
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
@@ -171,7 +175,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 # ---- frames -------------------------------------------------------------------------------
 def condition_label(method: str, target: float) -> str:
     """'grpo', or 'aepo H=0.50' for the AEPO family."""
-    return f"{method} H={target:.2f}" if method in AEPO_FAMILY and not math.isnan(target) else method
+    return f"{method} H={target:.2f}" if method in TARGETED and not math.isnan(target) else method
 
 
 def run_row(run: Run) -> dict[str, Any]:
@@ -179,10 +183,11 @@ def run_row(run: Run) -> dict[str, Any]:
     algo = run.config.get("algo", {})
     method = algo.get("method", run.result.get("method", "unknown"))
     target = algo.get("entropy_target", run.result.get("entropy_target"))
-    target = float(target) if method in AEPO_FAMILY and target is not None else math.nan
+    target = float(target) if method in TARGETED and target is not None else math.nan
     steps_done = max((r["step"] for r in run.metrics), default=0)
     return {"run_id": run.run_id, "method": method, "entropy_target": target,
             "condition": condition_label(method, target),
+            "controller": algo.get("controller", "bang_bang") if method in AEPO_FAMILY else None,
             "seed": int(run.config.get("seed", run.result.get("seed", -1))),
             "alpha": algo.get("alpha", math.nan), "mode": algo.get("mode"),
             "steps": int(run.config.get("steps", steps_done)), "steps_done": steps_done,

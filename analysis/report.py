@@ -41,10 +41,11 @@ def make_tables(frames: Frames, table: pd.DataFrame, score: str | None, out_dir:
     out["ablation_table"] = ("AEPO against its ablations: final entropy (mean of the last 10% of steps), "
                              "final/initial entropy, headline accuracy (%) and its difference to AEPO "
                              f"(points); {STAT_NOTE}.", T.ablation_table(table, score))
-    out["control_table"] = ("Control quality of the AEPO family: achieved entropy (second-half mean), "
-                             "mean |H−H*| over the second half, time in band, settling step "
-                             "(first step after which H stays in the band), overshoot; "
-                             f"{STAT_NOTE}.", T.control_table(table))
+    out["control_table"] = ("Control quality of every method with a target, one row per controller: "
+                             "achieved entropy (second-half mean), mean |H−H*| over the second half "
+                             "(and its worst seed), time in band, settling step (first step after which "
+                             "H stays in the band), overshoot, runs flagged saturated, final accuracy "
+                             f"(%) and mean seconds per RL step; {STAT_NOTE}.", T.control_table(table))
     for name, (caption, df) in out.items():
         T.write_table(df, out_dir, name, caption)
     return out

@@ -4,7 +4,9 @@
   difference of that average to GRPO; accuracy in %, mean over seeds [95% bootstrap CI].
 - `ablation_table`: AEPO against its two ablations at each ablation target: final entropy,
   final/initial entropy, headline score and its difference to AEPO.
-- `control_table`: control quality of the AEPO family at each target (analysis.control).
+- `control_table`: control quality of every method with a target (the AEPO family, one row per
+  controller, and entropy_adaptive) at each target (analysis.control), with the final scores
+  and the step time.
 A cell is the mean over seeds (the IQM from IQM_MIN_RUNS seeds on) [95% bootstrap CI]; a cell
 with one seed shows the value alone; the `seeds` column says how many runs each row has.
 Differences (Δ columns) are differences of means.
@@ -19,12 +21,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.load import METHOD_ORDER
+from analysis.load import METHOD_ORDER, TARGETED
 from analysis.stats import difference_ci, interval
 
 TABLE2_METHODS = ("grpo", "entropy_reg", "entropy_adv", "aepo")
 NAMES = {"grpo": "GRPO", "entropy_reg": "Entropy-Reg", "entropy_adv": "Entropy-Adv", "aepo": "AEPO",
-         "aepo_no_temp": "AEPO w/o temperature", "aepo_with_negatives": "AEPO with negatives"}
+         "aepo_no_temp": "AEPO w/o temperature", "aepo_with_negatives": "AEPO with negatives",
+         "entropy_adaptive": "Entropy-Adaptive"}
+CONTROLLER_NAMES = {"bang_bang": "bang-bang (paper)"}
 
 
 def cell(p: float, lo: float, hi: float, scale: float = 100.0, digits: int = 1, signed: bool = False) -> str:
@@ -94,19 +98,44 @@ def ablation_table(table: pd.DataFrame, score: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def control_scores(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column header, score key) of the final greedy, sampled pass@1 and pass@k scores, from
+    `aepo eval` when the table has it, else from in-training validation."""
+    source = "eval" if any(c.startswith("eval:") for c in table.columns) else "val"
+    k = table.get(f"k:{source}")
+    k_txt = f"{int(k.max())}" if k is not None and k.notna().any() else "k"
+    return [(f"{h} (%)", f"{source}:{m}:final") for h, m in
+            (("greedy", "greedy"), ("sampled pass@1", "pass@1"), (f"pass@{k_txt}", "pass@k"))]
+
+
 def control_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Control quality of every AEPO-family condition (runs with a target)."""
+    """Control quality of every condition with a target: method x controller x target.
+
+    The worst seed is the largest per-run mean |H−H*|; `saturated` counts the runs whose
+    controller flagged its bound."""
     rows = []
-    for m, t, g in conditions(table, [m for m in METHOD_ORDER if m.startswith("aepo")]):
-        settled = g["settling_step"].dropna()
-        rows.append({"method": row_name(m, t), "seeds": len(g), "band (nats)": f"±{g['band'].iloc[0]:.2f}",
-                     "achieved H (nats)": cell(*interval(g["h_achieved"]), scale=1, digits=2),
-                     "mean |H−H*|, 2nd half": cell(*interval(g["mae_2nd_half"]), scale=1, digits=3),
-                     "in band (%)": cell(*interval(g["in_band"]), digits=0),
-                     "in band, 2nd half (%)": cell(*interval(g["in_band_2nd_half"]), digits=0),
-                     "settling step (median)": f"{settled.median():.0f} ({len(settled)}/{len(g)} settled)"
-                     if len(settled) else f"never (0/{len(g)})",
-                     "overshoot (nats)": cell(*interval(g["overshoot"]), scale=1, digits=3)})
+    order = [m for m in METHOD_ORDER if m.startswith("aepo")] + [m for m in TARGETED if m not in METHOD_ORDER]
+    ctrl = table["controller"] if "controller" in table else pd.Series(None, index=table.index, dtype=object)
+    for m, t, g in conditions(table, order):
+        for c in sorted(ctrl[g.index].dropna().unique()) or [None]:
+            h = g if c is None else g[ctrl[g.index] == c]
+            settled = h["settling_step"].dropna()
+            sat = h["saturated"].dropna()
+            row = {"method": row_name(m, t), "controller": CONTROLLER_NAMES.get(c, c) if c else "–",
+                   "seeds": len(h), "band (nats)": f"±{h['band'].iloc[0]:.2f}",
+                   "achieved H (nats)": cell(*interval(h["h_achieved"]), scale=1, digits=2),
+                   "mean |H−H*|, 2nd half": cell(*interval(h["mae_2nd_half"]), scale=1, digits=3),
+                   "worst seed": cell(h["mae_2nd_half"].max(), math.nan, math.nan, scale=1, digits=3),
+                   "in band (%)": cell(*interval(h["in_band"]), digits=0),
+                   "in band, 2nd half (%)": cell(*interval(h["in_band_2nd_half"]), digits=0),
+                   "settling step (median)": f"{settled.median():.0f} ({len(settled)}/{len(h)} settled)"
+                   if len(settled) else f"never (0/{len(h)})",
+                   "overshoot (nats)": cell(*interval(h["overshoot"]), scale=1, digits=3),
+                   "saturated": f"{int(sat.sum())}/{len(sat)}" if len(sat) else "–"}
+            for header, key in control_scores(table):
+                row[header] = cell(*interval(h[key])) if key in h else "–"
+            row["step time (s)"] = cell(*interval(h["step_time_s"]), scale=1, digits=3)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -35,6 +35,29 @@ def test_control_table_covers_the_aepo_family_only(study):
     assert all(m.startswith("AEPO") for m in ct["method"]) and len(ct) == 4
 
 
+def test_control_table_has_a_row_per_controller_with_scores_and_step_time():
+    from analysis.synthetic import synthetic_run
+
+    runs = []
+    for ctrl, sat in (("bang_bang", 0.0), ("pi", 1.0)):
+        for s in range(2):
+            r = synthetic_run("aepo", s, 0.5, steps=20)
+            r.run_id = f"aepo__H0.5__c{ctrl}__s{s}"
+            r.config["algo"]["controller"] = ctrl
+            for m in r.metrics:
+                m["controller/saturated"] = sat
+            runs.append(r)
+    ad = synthetic_run("aepo", 0, 0.5, steps=20)  # an entropy_adaptive run holds a target too
+    ad.run_id, ad.config["algo"]["method"] = "entropy_adaptive__H0.5__s0", "entropy_adaptive"
+    runs.append(ad)
+    ct = T.control_table(run_table(frames(runs), THRESHOLDS))
+    assert list(ct["controller"]) == ["bang-bang (paper)", "pi", "–"]
+    assert list(ct["method"]) == ["AEPO H*=0.50", "AEPO H*=0.50", "Entropy-Adaptive H*=0.50"]
+    assert list(ct["saturated"]) == ["0/2", "2/2", "–"]  # the last run never logged the key
+    assert list(ct["step time (s)"])[:2] == ["0.050 [0.050, 0.050]"] * 2
+    assert {"greedy (%)", "sampled pass@1 (%)", "worst seed"} <= set(ct.columns)
+
+
 def test_cells_show_an_interval_only_with_more_than_one_seed():
     assert T.cell(0.5791, 0.561, 0.594) == "57.9 [56.1, 59.4]"
     assert T.cell(0.5791, float("nan"), float("nan")) == "57.9"
