@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 METHODS = ("grpo", "aepo", "entropy_reg", "entropy_adv", "entropy_adaptive", "aepo_no_temp",
-           "aepo_with_negatives")
-CONTROLLERS = ("bang_bang", "pi")
+           "aepo_with_negatives", "clip_cov", "kl_cov")
+# Clip-Cov / KL-Cov (Cui et al. 2025) are verl's own losses, offered as extra baselines there.
+VERL_ONLY_METHODS = ("clip_cov", "kl_cov")
+# verl fixes actor.entropy_coeff when its workers start, so a coefficient moved every step cannot reach it.
+EMBEDDED_ONLY_METHODS = ("entropy_adaptive",)
+CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
 EXTRA_LAYOUTS = ("additional", "in_place")
 LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
@@ -95,9 +99,17 @@ class AlgoConfig:
                            "of the full main batch (the reference, +f rollout cost). Both in ONE "
                            "generation call.")
     controller: str = _f("bang_bang", "bang_bang: the paper's switch T_high/T_low at full strength | pi: "
-                         "proportional-integral control of the strength (K or alpha share) with anti-windup.")
+                         "proportional-integral control of the strength (K or alpha share, within the "
+                         "paper's budget) with anti-windup | pi_alpha: proportional-integral control of "
+                         "the multiple of alpha (and K), up to alpha_max_scale (aepo/core/controller.py).")
     pi_kp: float = _f(2.0, "PI controller: proportional gain k_p (per nat of error).")
     pi_ki: float = _f(0.05, "PI controller: integral gain k_i (per nat of error per step).")
+    alpha_kp: float = _f(40.0, "pi_alpha controller: proportional gain k_p (multiples of alpha per nat of "
+                         "error; issue 8).")
+    alpha_ki: float = _f(2.0, "pi_alpha controller: integral gain k_i (multiples of alpha per nat of error "
+                         "per step; issue 8).")
+    alpha_max_scale: float = _f(8.0, "pi_alpha controller: s_max >= 1, the largest multiple of alpha (and "
+                                "K_max) it may use; 1 is the paper's budget (issue 8).")
     saturation_steps: int = _f(50, "Steps at a bound before controller/saturated is set and a warning given.")
     adaptive_delta: float = _f(0.005, "entropy_adaptive: coefficient step per update (TRL 1.16: 0.005).")
     adaptive_max: float = _f(1.0, "entropy_adaptive: upper bound of the coefficient (TRL: 1.0).")
@@ -105,6 +117,23 @@ class AlgoConfig:
     entropy_coef: float = _f(0.03, "Entropy-Reg lambda (loss - lambda * H; paper: 0.03).")
     adv_beta: float = _f(0.4, "Entropy-Adv beta (Cheng et al. 2025; paper: 0.4).")
     adv_kappa: float = _f(2.0, "Entropy-Adv kappa > 0 (paper: 2).")
+
+
+@dataclass
+class VerlConfig:
+    """Cluster settings read only by the verl backend (`backend: verl`)."""
+
+    nnodes: int = _f(1, "Nodes (verl trainer.nnodes).")
+    gpus_per_node: int = _f(8, "GPUs per node (verl trainer.n_gpus_per_node; paper: 8 x A800).")
+    val_file: str | None = _f(None, "Parquet/JSONL of held-out prompts for verl's validation; "
+                              "None: validation off (run `aepo eval` on the checkpoints).")
+    rollout_engine: str = _f("vllm", "verl rollout engine: vllm | sglang.")
+    tensor_parallel: int = _f(1, "Rollout tensor-parallel size per model replica.")
+    gpu_memory_utilization: float = _f(0.6, "Share of GPU memory the rollout engine may take, in (0, 1).")
+    micro_batch_per_gpu: int = _f(4, "Rows per GPU per forward/backward micro-batch (memory, not math).")
+    gradient_checkpointing: bool = _f(True, "Recompute activations in the backward pass (memory for speed).")
+    extra_overrides: list = _f([], "Raw Hydra overrides appended last, e.g. ['actor_rollout_ref.actor.fsdp_config."
+                               "param_offload=true']. They win over everything the toolkit sets.")
 
 
 @dataclass
@@ -128,6 +157,7 @@ class RunConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
+    verl: VerlConfig = field(default_factory=VerlConfig)
 
     # ---- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -154,13 +184,15 @@ class RunConfig:
 
     # ---- checks and derived values -----------------------------------------------------
     def validate(self) -> "RunConfig":
-        a, r, o = self.algo, self.rollout, self.optim
+        a, r, o, v = self.algo, self.rollout, self.optim, self.verl
         checks = [
             (a.method in METHODS, f"unknown method '{a.method}' (choose from {', '.join(METHODS)})"),
             (a.mode in AEPO_MODES, f"unknown AEPO mode '{a.mode}' (choose from {', '.join(AEPO_MODES)})"),
             (a.extra_layout in EXTRA_LAYOUTS, f"unknown extra_layout '{a.extra_layout}'"),
             (a.controller in CONTROLLERS, f"unknown controller '{a.controller}' (choose from {', '.join(CONTROLLERS)})"),
             (a.pi_kp >= 0 and a.pi_ki >= 0 and a.saturation_steps >= 1, "PI gains must be >= 0, saturation_steps >= 1"),
+            (a.alpha_kp >= 0 and a.alpha_ki >= 0 and a.alpha_max_scale >= 1,
+             "pi_alpha gains must be >= 0 and alpha_max_scale >= 1"),
             (a.adaptive_delta > 0 and a.adaptive_max > 0, "adaptive_delta and adaptive_max must be > 0"),
             (a.entropy_target >= 0, f"entropy target H must be >= 0 nats, got {a.entropy_target}"),
             (a.t_high > 1, f"T_high must be > 1, got {a.t_high}"),
@@ -183,6 +215,17 @@ class RunConfig:
             (self.backend in BACKENDS, f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})"),
             (self.wandb in WANDB_MODES, f"unknown wandb mode '{self.wandb}' (choose from {', '.join(WANDB_MODES)})"),
             (self.model.dtype in ("float32", "bfloat16", "float16"), f"unknown dtype '{self.model.dtype}'"),
+            (v.nnodes >= 1 and v.gpus_per_node >= 1 and v.tensor_parallel >= 1 and v.micro_batch_per_gpu >= 1,
+             "verl: nnodes, gpus_per_node, tensor_parallel and micro_batch_per_gpu must be >= 1"),
+            (0 < v.gpu_memory_utilization < 1, f"verl.gpu_memory_utilization must be in (0, 1), got {v.gpu_memory_utilization}"),
+            (v.rollout_engine in ("vllm", "sglang"), f"unknown verl.rollout_engine '{v.rollout_engine}' (vllm | sglang)"),
+            (isinstance(v.extra_overrides, list) and all(isinstance(x, str) and "=" in x for x in v.extra_overrides),
+             "verl.extra_overrides must be a list of 'key=value' strings"),
+            (self.backend == "verl" or a.method not in VERL_ONLY_METHODS,
+             f"method '{a.method}' is one of verl's losses: use --backend verl"),
+            (self.backend != "verl" or a.method not in EMBEDDED_ONLY_METHODS,
+             f"method '{a.method}' needs a per-step entropy coefficient, which verl fixes at start: "
+             "use --backend embedded"),
         ]
         for ok, msg in checks:
             if not ok:

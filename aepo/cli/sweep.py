@@ -30,7 +30,8 @@ def entropy_targets(
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (default: sqlite file in --out). "
                                                    "postgresql://... lets workers on several machines share "
                                                    "one sweep (--out on a shared file system).")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Print the run table and exit; needs no model, data or verl.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the run table (and each verl run's command line) and exit; "
+                                          "needs no model, data or verl.")] = False,
     retry_failed: Annotated[bool, typer.Option(help="Run failed runs again (from their checkpoint).")] = False,
     wandb: Annotated[Optional[str], typer.Option(help="W&B mode for every run: auto | online | offline | off "
                                                  "(default: the sweep's base config).")] = None,
@@ -52,6 +53,15 @@ def entropy_targets(
         fail(str(e))
     if dry_run:
         typer.echo(run_table(sweep))
+        verl_runs = [r for r in sweep.runs if r.config.backend == "verl"]
+        if verl_runs:
+            from aepo.verl_backend.launch import dry_run_command
+
+            try:
+                for r in verl_runs:
+                    typer.echo(f"\n# {r.run_id}\n{dry_run_command(r.config, one_line=True)}")
+            except ConfigError as e:
+                fail(str(e))
         return
     if any(r.config.backend == "verl" for r in sweep.runs):
         import importlib.util

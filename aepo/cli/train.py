@@ -35,6 +35,7 @@ def train_command(
                                                    "rollout, optim, algo; top-level run fields).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any field: --set algo.t_high=1.5")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its checkpoint.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="--backend verl: print the verl command line and exit.")] = False,
 ) -> None:
     """Train one run: GRPO, AEPO or a baseline, on the tiny lab or a real model."""
     from aepo.config import ConfigError, load_config_file, parse_set_option
@@ -50,11 +51,19 @@ def train_command(
         cfg = cfg.with_overrides(parse_set_option(set_ or []))
         cfg = cfg.with_overrides({k: v for k, v in explicit.items() if v is not None}).validate()
         if cfg.backend == "verl":
-            raise ConfigError("the verl backend is not built yet (issue 6); use --backend embedded")
-        from aepo.embedded.trainer import train
+            from aepo.verl_backend import launch
 
-        with StepProgress(f"{cfg.algo.method} {Path(cfg.out).name}") as progress:
-            result = train(cfg, resume=resume, progress=progress, log=lambda m: typer.echo(m, err=True))
+            if dry_run:
+                typer.echo(launch.dry_run_command(cfg))
+                return
+            result = launch.launch(cfg, resume=resume, log=lambda m: typer.echo(m, err=True))
+        elif dry_run:
+            raise ConfigError("--dry-run prints the verl command line: it needs --backend verl")
+        else:
+            from aepo.embedded.trainer import train
+
+            with StepProgress(f"{cfg.algo.method} {Path(cfg.out).name}") as progress:
+                result = train(cfg, resume=resume, progress=progress, log=lambda m: typer.echo(m, err=True))
     except ConfigError as e:
         fail(str(e))
     except ModuleNotFoundError as e:

@@ -1,0 +1,7 @@
+"""verl plugin (entry point `verl.plugins: aepo`): verl imports this in every process that
+imports verl, Ray workers included, so the registrations below exist wherever verl looks them up.
+
+Registered: the agent loop `aepo_temperature_agent` (per-row sampling temperature).
+"""
+
+from aepo.verl_backend import agent_loop  # noqa: F401  (registers on import)

@@ -1,0 +1,107 @@
+"""AEPO's batch surgery on verl's DataProto: add the temperature groups to a generation batch,
+split them off again, and build the update batch from the core's `Splice`.
+
+The decisions (which rows, which advantage) come from `aepo.core.assembly`, the same code the
+embedded trainer runs; this module only moves rows. Shapes: B_m main rows, B_x extra rows
+(P_x prompts x G), T response tokens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from verl import DataProto
+
+from aepo.core.assembly import Splice
+from aepo.verl_backend.translate import TEMPERATURE_COLUMN
+
+ENTROPY_COLUMN = "aepo_token_entropy"  # (B, T) T = 1 token entropy kept from the old-log-prob pass
+
+
+def with_extra_groups(gen_batch: DataProto, extra_prompts: int, group_size: int, temperature: float) -> DataProto:
+    """[main rows; a copy of the first `extra_prompts` groups] for ONE rollout call.
+
+    gen_batch: B_m rows, repeated-interleaved (each prompt's G rows are contiguous).
+    Returns B_m + P_x * G rows; the copies carry `temperature` in TEMPERATURE_COLUMN, the main rows
+    NaN (the agent loop, verl's default loop in a toolkit run, reads it). gen_batch is left as it was.
+    """
+    b_m, b_x = len(gen_batch), extra_prompts * group_size
+    if b_x > b_m:
+        raise ValueError(f"{extra_prompts} extra prompts x {group_size} exceed the {b_m}-row batch")
+    extra = gen_batch.select_idxs(np.arange(b_x))
+    gen_batch.non_tensor_batch[TEMPERATURE_COLUMN] = np.full(b_m, np.nan)
+    extra.non_tensor_batch[TEMPERATURE_COLUMN] = np.full(b_x, float(temperature))
+    combined = DataProto.concat([gen_batch, extra])
+    gen_batch.non_tensor_batch.pop(TEMPERATURE_COLUMN)
+    return combined
+
+
+def split_generated(output: DataProto, num_main: int) -> tuple[DataProto, DataProto]:
+    """Undo `with_extra_groups` on the rollout's output: (main rows, extra rows), the column dropped."""
+    output.non_tensor_batch.pop(TEMPERATURE_COLUMN, None)
+    return output.slice(0, num_main), output.slice(num_main, None)
+
+
+def sequence_values(token_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) per-token values of an outcome quantity -> (B,) per response: their masked sum.
+
+    A score sits on one token (verl puts it on the last response token), so the sum is the score.
+    """
+    return (token_values * mask).sum(dim=-1)
+
+
+def sequence_advantages(advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) GRPO advantages, the same scalar on every response token -> (B,)."""
+    return sequence_values(advantages, mask) / mask.sum(dim=-1).clamp(min=1)
+
+
+def verl_update_rows(splice: Splice, num_main: int, num_extra: int, alpha: float,
+                     rows_per_minibatch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of [main; extra] for verl's update and the advantage each carries there.
+
+    replace mode: splice.rows and splice.advantages as they are (B_m rows; PPO-clip on all).
+    add mode: verl has one loss for every row, PPO-clip aggregated seq-mean-token-mean over the
+    M rows of a mini-batch. At ratio 1 the gradient of -A' r / M equals that of -A / B for any
+    row, so the embedded objective
+
+        L = (1/B_m) sum_main l_i(A_i) + alpha (1/B_k) sum_kept l_i(A_i)        (Eq. 2; A_i = R_i = 1)
+
+    is carried by the advantages
+
+        A'_main = A_i * M / B_m,    A'_kept = alpha * A_i * M / B_k,    A'_pad = 0,
+
+    where the pad rows are the extra rows that were not kept, so the update batch always has
+    B_m + B_x rows and splits into whole mini-batches. After the first mini-batch the ratio
+    moves and verl clips the REINFORCE rows as PPO rows (the embedded trainer does not clip them).
+    """
+    if not splice.reinforce.any():
+        return splice.rows, splice.advantages
+    main = ~splice.reinforce
+    num_kept = int(splice.reinforce.sum())
+    adv = splice.advantages.clone()
+    adv[main] = adv[main] * rows_per_minibatch / int(main.sum())
+    adv[splice.reinforce] = adv[splice.reinforce] * alpha * rows_per_minibatch / num_kept  # A = R = 1 (or GRPO A)
+    used = set(splice.rows.tolist())
+    pad = torch.tensor([num_main + j for j in range(num_extra) if num_main + j not in used], dtype=torch.long)
+    rows = torch.cat([splice.rows, pad])
+    adv = torch.cat([adv, torch.zeros(pad.shape[0])])
+    return rows, adv
+
+
+def update_batch(main: DataProto, extra: DataProto, rows: torch.Tensor, advantages: torch.Tensor) -> DataProto:
+    """Select `rows` of [main; extra] and give each its advantage on every response token.
+
+    Only the tensor and non-tensor keys that both halves hold travel; `advantages` and
+    `returns` are rewritten from `advantages`.
+    """
+    keys = sorted(set(main.batch.keys()) & set(extra.batch.keys()))
+    non_tensor = sorted(set(main.non_tensor_batch) & set(extra.non_tensor_batch))
+    both = DataProto.concat([main.select(batch_keys=keys, non_tensor_batch_keys=non_tensor),
+                             extra.select(batch_keys=keys, non_tensor_batch_keys=non_tensor)])
+    out = both.select_idxs(rows.numpy())
+    mask = out.batch["response_mask"].float()
+    token_adv = advantages.to(mask.dtype)[:, None] * mask  # (B_u,) -> (B_u, T)
+    out.batch["advantages"] = token_adv
+    out.batch["returns"] = token_adv.clone()
+    out.meta_info = dict(main.meta_info)
+    return out
