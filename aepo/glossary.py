@@ -40,6 +40,7 @@ GLOSSARY: dict[str, str] = {
     # timing and throughput
     "timing_s/gen": "Seconds in the generation call.",
     "timing_s/update": "Seconds in reward, advantages, assembly and the optimizer update.",
+    "timing_s/reward": "Seconds in decoding and scoring the responses (part of timing_s/update).",
     "timing_s/step": "Seconds for the whole step (validation excluded).",
     "perf/gen_tokens_per_s": "Generated response tokens per second of generation.",
     # validation

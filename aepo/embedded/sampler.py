@@ -4,6 +4,8 @@ One call generates the main batch (T = 1) and the temperature-adjusted rows toge
 AEPO pays no second rollout pass. Alongside the tokens it returns, for free, the T = 1
 log-probability of each sampled token and the exact T = 1 token entropy, read off the same
 logits: the controller's signal and the PPO "old" log-probs need no extra forward.
+On CPU, a float32 Qwen2 runs through `aepo.embedded.lean` (same math, a third of the ops, a
+preallocated KV cache); any other model through its Hugging Face forward.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from aepo.core.entropy import entropy_from_logprobs
+from aepo.embedded.lean import attention_mask, lean_model
 
 
 @dataclass
@@ -65,14 +68,23 @@ def sample(
     """
     device = prompt_ids.device
     stop_ids = torch.tensor([eos_id] if isinstance(eos_id, int) else list(eos_id), device=device)
-    b = prompt_ids.shape[0]
+    b, n_prompt = prompt_ids.shape
     temps = temperatures.to(device=device, dtype=torch.float32)[:, None]  # (B, 1)
     mask = prompt_mask.clone()
     positions = positions_from_mask(mask)
-    cache_kw = _cache_kwarg(model)
-    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    cache = _returned_cache(out)
-    logits = out.logits[:, -1, :].float()  # (B, V)
+    lean = lean_model(model)
+    if lean is not None:  # preallocated KV cache, no HF per-call overhead (aepo/embedded/lean.py)
+        s_max = n_prompt + max_new_tokens
+        cache = lean.new_cache(b, s_max, model.model.embed_tokens.weight)
+        key_mask = torch.ones(b, s_max, dtype=torch.bool, device=device)  # generated keys stay visible
+        key_mask[:, :n_prompt] = prompt_mask.bool()
+        h = lean.hidden(prompt_ids, positions, attention_mask(key_mask[:, :n_prompt], n_prompt), cache)
+        logits = lean.logits(h[:, -1]).float()  # (B, V)
+    else:
+        cache_kw = _cache_kwarg(model)
+        out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        cache = _returned_cache(out)
+        logits = out.logits[:, -1, :].float()  # (B, V)
     next_pos = positions[:, -1:] + 1  # (B, 1)
     done = torch.zeros(b, dtype=torch.bool, device=device)
     tokens, logps, ents, alive = [], [], [], []
@@ -93,11 +105,16 @@ def sample(
             break
         # every generated position stays visible (rows past eos are masked out of the loss later),
         # exactly as in `response_logits`, so the two passes see the same context
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos,
-                    use_cache=True, **{cache_kw: cache})
-        cache = _returned_cache(out)
-        logits = out.logits[:, -1, :].float()
+        if lean is not None:
+            s = n_prompt + t + 1  # keys after this token
+            h = lean.hidden(tok[:, None], next_pos, key_mask[:, None, None, :s], cache, start=s - 1)
+            logits = lean.logits(h[:, -1]).float()
+        else:
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos,
+                        use_cache=True, **{cache_kw: cache})
+            cache = _returned_cache(out)
+            logits = out.logits[:, -1, :].float()
         next_pos = next_pos + 1
     resp_mask = torch.stack(alive, 1).long()  # (B, T)
     return Rollout(
@@ -114,6 +131,10 @@ def response_logits(model: torch.nn.Module, rollout: Rollout) -> torch.Tensor:
     """Teacher-forced logits of the response tokens. Returns (B, T, V)."""
     ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)  # (B, L + T)
     mask = torch.cat([rollout.prompt_mask, torch.ones_like(rollout.response_mask)], dim=1)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=False)
     L, T = rollout.prompt_ids.shape[1], rollout.response_ids.shape[1]
+    lean = lean_model(model)
+    if lean is not None:  # the lm head only at the T positions that predict response tokens
+        h = lean.hidden(ids, positions_from_mask(mask), attention_mask(mask, ids.shape[1]))
+        return lean.logits(h[:, L - 1 : L + T - 1])
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=False)
     return out.logits[:, L - 1 : L + T - 1, :]
