@@ -103,5 +103,5 @@ def update_batch(main: DataProto, extra: DataProto, rows: torch.Tensor, advantag
     token_adv = advantages.to(mask.dtype)[:, None] * mask  # (B_u,) -> (B_u, T)
     out.batch["advantages"] = token_adv
     out.batch["returns"] = token_adv.clone()
-    out.meta_info = dict(main.meta_info)
+    out.meta_info = {**main.meta_info, "global_token_num": out.batch["attention_mask"].sum(-1).tolist()}
     return out
