@@ -124,6 +124,16 @@ def fake_trainer(algo: AlgoConfig, monkeypatch, num_minibatches: int = 1) -> Aep
     return t
 
 
+def spliced_update(algo: AlgoConfig, monkeypatch, extra_rewards=EXTRA_R):
+    """One `_update_actor` of a stubbed trainer on main_batch() plus extra rows 100, 101, ...:
+    (trainer, what the parent's update received, the core's Splice on the same inputs)."""
+    t = fake_trainer(algo, monkeypatch)
+    t.extra_output = rows(B_X_PROMPTS * G, 100, extra_rewards, B_X_PROMPTS)
+    t.main_entropy = 0.1
+    t.output = t._update_actor(main_batch())
+    return t, t.seen["batch"], core_splice(algo, main_batch())
+
+
 def core_splice(algo: AlgoConfig, main: DataProto):
     main_adv = main.batch["advantages"][:, 0]  # GRPO puts one scalar on every token
     b_m = len(main)
@@ -135,14 +145,10 @@ def core_splice(algo: AlgoConfig, main: DataProto):
 @pytest.mark.parametrize("method", ["aepo", "aepo_with_negatives"])
 def test_the_replace_splice_on_a_dataproto_gives_the_embedded_cores_rows_and_advantages(monkeypatch, method):
     algo = AlgoConfig(method=method, mode="replace", alpha=0.25, extra_layout="additional")
-    t = fake_trainer(algo, monkeypatch)
-    main = main_batch()
-    t.extra_output = rows(B_X_PROMPTS * G, 100, EXTRA_R, B_X_PROMPTS)
-    t.main_entropy = 0.1
-    t._update_actor(main)
-    out, want = t.seen["batch"], core_splice(algo, main_batch())
+    t, out, want = spliced_update(algo, monkeypatch)
     got_rows = out.batch["responses"][:, 0]
-    expect_rows = torch.where(want.rows < len(main), want.rows, 100 + want.rows - len(main))
+    b_m = B_M_PROMPTS * G
+    expect_rows = torch.where(want.rows < b_m, want.rows, 100 + want.rows - b_m)
     assert got_rows.tolist() == expect_rows.tolist()
     mask = out.batch["response_mask"]
     assert torch.allclose(out.batch["advantages"], want.advantages[:, None] * mask)
@@ -153,12 +159,7 @@ def test_the_replace_splice_on_a_dataproto_gives_the_embedded_cores_rows_and_adv
 
 def test_the_add_splice_carries_eq2_in_the_advantages_and_pads_to_whole_minibatches(monkeypatch):
     algo = AlgoConfig(method="aepo", mode="add", alpha=2.0, extra_layout="additional")
-    t = fake_trainer(algo, monkeypatch)
-    main = main_batch()
-    t.extra_output = rows(B_X_PROMPTS * G, 100, EXTRA_R, B_X_PROMPTS)
-    t.main_entropy = 0.1
-    t._update_actor(main)
-    out, want = t.seen["batch"], core_splice(algo, main_batch())
+    t, out, want = spliced_update(algo, monkeypatch)
     b_m, b_x = B_M_PROMPTS * G, B_X_PROMPTS * G
     assert len(out) == b_m + b_x and t.seen["mini"] == B_M_PROMPTS + B_X_PROMPTS  # one mini-batch of all rows
     ids = out.batch["responses"][:, 0]
@@ -202,13 +203,9 @@ def test_add_mode_advantages_give_the_embedded_eq2_gradient_at_ratio_one():
 
 def test_a_step_without_kept_samples_trains_as_plain_grpo(monkeypatch):
     algo = AlgoConfig(method="aepo", mode="replace", alpha=0.25, extra_layout="additional")
-    t = fake_trainer(algo, monkeypatch)
-    main = main_batch()
-    t.extra_output = rows(B_X_PROMPTS * G, 100, [0.0] * (B_X_PROMPTS * G), B_X_PROMPTS)
-    t.main_entropy = 0.1
-    out = t._update_actor(main)
-    assert t.seen["batch"].batch["responses"][:, 0].tolist() == list(range(B_M_PROMPTS * G))
-    assert out.meta_info["metrics"]["controller/no_sample"] == 1.0
+    t, out, _ = spliced_update(algo, monkeypatch, extra_rewards=[0.0] * (B_X_PROMPTS * G))
+    assert out.batch["responses"][:, 0].tolist() == list(range(B_M_PROMPTS * G))
+    assert t.output.meta_info["metrics"]["controller/no_sample"] == 1.0
 
 
 def test_the_controller_reads_the_main_rows_entropy_and_its_state_rides_in_the_checkpoint(monkeypatch, tmp_path):
