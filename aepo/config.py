@@ -104,12 +104,15 @@ class AlgoConfig:
                          "the multiple of alpha (and K), up to alpha_max_scale (aepo/core/controller.py).")
     pi_kp: float = _f(2.0, "PI controller: proportional gain k_p (per nat of error).")
     pi_ki: float = _f(0.05, "PI controller: integral gain k_i (per nat of error per step).")
-    alpha_kp: float = _f(40.0, "pi_alpha controller: proportional gain k_p (multiples of alpha per nat of "
+    alpha_kp: float = _f(20.0, "pi_alpha controller: proportional gain k_p (multiples of alpha per nat of "
                          "error; issue 8).")
-    alpha_ki: float = _f(2.0, "pi_alpha controller: integral gain k_i (multiples of alpha per nat of error "
+    alpha_ki: float = _f(1.0, "pi_alpha controller: integral gain k_i (multiples of alpha per nat of error "
                          "per step; issue 8).")
-    alpha_max_scale: float = _f(8.0, "pi_alpha controller: s_max >= 1, the largest multiple of alpha (and "
-                                "K_max) it may use; 1 is the paper's budget (issue 8).")
+    alpha_max_scale: float = _f(4.0, "pi_alpha controller: s_up >= 1, the largest multiple of alpha (and "
+                                "K_max) it uses to raise entropy; 1 is the paper's budget (issue 8).")
+    alpha_max_scale_lowering: float = _f(1.0, "pi_alpha controller: s_down in (0, s_up], the largest "
+                                         "multiple of alpha it uses to lower entropy (issue 8: more "
+                                         "crowds GRPO out of the update and slows the fall).")
     saturation_steps: int = _f(50, "Steps at a bound before controller/saturated is set and a warning given.")
     adaptive_delta: float = _f(0.005, "entropy_adaptive: coefficient step per update (TRL 1.16: 0.005).")
     adaptive_max: float = _f(1.0, "entropy_adaptive: upper bound of the coefficient (TRL: 1.0).")
@@ -191,8 +194,9 @@ class RunConfig:
             (a.extra_layout in EXTRA_LAYOUTS, f"unknown extra_layout '{a.extra_layout}'"),
             (a.controller in CONTROLLERS, f"unknown controller '{a.controller}' (choose from {', '.join(CONTROLLERS)})"),
             (a.pi_kp >= 0 and a.pi_ki >= 0 and a.saturation_steps >= 1, "PI gains must be >= 0, saturation_steps >= 1"),
-            (a.alpha_kp >= 0 and a.alpha_ki >= 0 and a.alpha_max_scale >= 1,
-             "pi_alpha gains must be >= 0 and alpha_max_scale >= 1"),
+            (a.alpha_kp >= 0 and a.alpha_ki >= 0 and a.alpha_max_scale >= 1
+             and 0 < a.alpha_max_scale_lowering <= a.alpha_max_scale,
+             "pi_alpha gains must be >= 0, alpha_max_scale >= 1, 0 < alpha_max_scale_lowering <= alpha_max_scale"),
             (a.adaptive_delta > 0 and a.adaptive_max > 0, "adaptive_delta and adaptive_max must be > 0"),
             (a.entropy_target >= 0, f"entropy target H must be >= 0 nats, got {a.entropy_target}"),
             (a.t_high > 1, f"T_high must be > 1, got {a.t_high}"),

@@ -29,8 +29,9 @@ GLOSSARY: dict[str, str] = {
     "controller/target": "Target entropy H_target (nats).",
     "controller/temperature": "Temperature of this step's extra samples (1.0 for methods without them).",
     "controller/raising": "1 when this step's extra samples aim to raise entropy (H below target).",
-    "controller/strength": "Share of the regularization budget (K_max or alpha) used this step, in [0, 1] "
-                           "(bang-bang: 1).",
+    "controller/strength": "Multiple of the regularization budget (alpha, K_max) used this step: bang-bang "
+                           "1, pi in [0, 1], pi_alpha in [0, alpha_max_scale]; min(1, it) of the f*P "
+                           "prompts get temperature samples.",
     "controller/saturated": "1 once the controller has sat at its bound for `saturation_steps` steps.",
     "controller/entropy_coef": "entropy_adaptive: the entropy-bonus coefficient applied this step.",
     "controller/extra_score/mean": "Mean reward of the temperature-adjusted samples.",

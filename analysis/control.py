@@ -12,8 +12,9 @@ with H the exact batch entropy `actor/entropy` (nats) and H* the target:
 
 Cost and reach of any run: `step_time_s` is the mean of `timing_s/step` (seconds per RL step,
 validation excluded); `saturated` is 1 when the controller flagged `controller/saturated` at
-any step (the target looked out of reach with its bounds), 0 when it never did, NaN when the
-run did not log the key.
+any step of the second half (the target looked out of reach with its bounds; a flag raised
+only during the first approach does not count), 0 when it never did, NaN when the run did not
+log the key.
 
 Entropy trend of any run (targets or not): `h_initial` and `h_final` are means over the first
 and last `window` fraction of records, `h_ratio` = h_final / h_initial, `h_peak_ratio` =
@@ -90,6 +91,13 @@ def entropy_trend(steps: np.ndarray, h: np.ndarray, window: float) -> dict[str, 
             "h_achieved": float(h[second_half(steps)].mean())}
 
 
+def late_max(g: pd.DataFrame, key: str) -> float:
+    """Max of one metric over the second half of a run's records; NaN if never logged."""
+    if key not in g or g[key].isna().all():
+        return math.nan
+    return float(g.loc[second_half(g["step"].to_numpy(dtype=float)), key].max())
+
+
 def per_run(steps: pd.DataFrame, runs: pd.DataFrame, band_rel: float, band_min: float,
             window: float) -> pd.DataFrame:
     """One row per run: the `runs` columns, the entropy trend, and (for runs with a target) the
@@ -100,8 +108,7 @@ def per_run(steps: pd.DataFrame, runs: pd.DataFrame, band_rel: float, band_min: 
         s, h = g["step"].to_numpy(), g[ENTROPY].to_numpy(dtype=float) if ENTROPY in g else np.full(len(g), np.nan)
         row = {"run_id": run_id, **entropy_trend(s, h, window),
                "step_time_s": float(g[STEP_TIME].mean()) if STEP_TIME in g else math.nan,
-               "saturated": float(g[SATURATED].max()) if SATURATED in g and g[SATURATED].notna().any()
-               else math.nan}
+               "saturated": late_max(g, SATURATED)}
         target = g["entropy_target"].iloc[0]
         if not pd.isna(target):
             band = band_width(float(target), band_rel, band_min)

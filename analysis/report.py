@@ -44,7 +44,7 @@ def make_tables(frames: Frames, table: pd.DataFrame, score: str | None, out_dir:
     out["control_table"] = ("Control quality of every method with a target, one row per controller: "
                              "achieved entropy (second-half mean), mean |H−H*| over the second half "
                              "(and its worst seed), time in band, settling step (first step after which "
-                             "H stays in the band), overshoot, runs flagged saturated, final accuracy "
+                             "H stays in the band), overshoot, runs flagged saturated in the second half, final accuracy "
                              f"(%) and mean seconds per RL step; {STAT_NOTE}.", T.control_table(table))
     for name, (caption, df) in out.items():
         T.write_table(df, out_dir, name, caption)

@@ -112,7 +112,7 @@ def control_table(table: pd.DataFrame) -> pd.DataFrame:
     """Control quality of every condition with a target: method x controller x target.
 
     The worst seed is the largest per-run mean |H−H*|; `saturated` counts the runs whose
-    controller flagged its bound."""
+    controller flagged its bound in the second half."""
     rows = []
     order = [m for m in METHOD_ORDER if m.startswith("aepo")] + [m for m in TARGETED if m not in METHOD_ORDER]
     ctrl = table["controller"] if "controller" in table else pd.Series(None, index=table.index, dtype=object)

@@ -14,7 +14,9 @@ from typing import Any
 class Decision:
     temperature: float  # T of the extra samples
     raising: bool  # True: entropy is below target and the samples should raise it
-    strength: float = 1.0  # in [0, 1]: share of the regularization budget (K_max or alpha) to use
+    # multiple of the regularization budget (alpha, K_max) to use: bang-bang 1, pi in [0, 1],
+    # pi_alpha in [0, s_max]; the share of prompts sampled at T is min(1, strength) * f
+    strength: float = 1.0
     saturated: bool = False  # the controller has sat at a bound for `saturation_steps` steps
 
 
@@ -93,6 +95,74 @@ class PIController:
         self.decision = Decision(**state["decision"])
 
 
+class PIAlphaController:
+    """Proportional-integral control of the REINFORCE weight, past the paper's budget when
+    entropy must rise (issue 8; not in the paper).
+
+    The plant: the batch entropy H_t drifts down by itself (GRPO sharpens the policy, fastest
+    while accuracy climbs) and the temperature samples move it by roughly b * u per step, b a
+    small, state-dependent authority (~1e-3 nats per step per unit of alpha in the tiny lab). An
+    integrating plant with a persistent disturbance: a PI law holds it with no steady error,
+    provided the actuator may lean harder against the sharpening than the paper's fixed budget.
+    With e_t = H_target - H_t (nats; > 0: entropy must rise), v_t = k_p * e_t + I_{t-1}, and the
+    output range [-s_down, s_up]:
+
+        I_t = clip(I_{t-1} + k_i * e_t, -s_down, s_up)   unless v_t is at a bound and e_t
+                                                          pushes it further out (conditional
+                                                          integration: anti-windup)
+        u_t = clip(k_p * e_t + I_t, -s_down, s_up)
+        T   = T_high if u_t > 0 else T_low                (direction, as the paper's switch)
+        strength = |u_t|: alpha_eff = strength * alpha (add mode), K_max = strength * alpha * B
+                   (replace mode); min(1, strength) of the f * P extra prompts are sampled at T
+
+    u = +-1 is the paper's budget. The bounds are asymmetric on purpose: entropy falls by itself
+    (GRPO), and a REINFORCE term many times alpha crowds the GRPO gradient out of the clipped
+    update, which slows the sharpening it was meant to speed up and stalls learning (issue 8
+    trials: lowering at 8 x alpha fell slower than at 1 x), so lowering keeps the paper's budget
+    (s_down = 1) while raising may use up to s_up = `alpha_max_scale` times alpha. While the
+    output sits at a bound for `saturation_steps` steps in a row the target is out of reach with
+    these bounds: `saturated` is set and the trainer warns once. Before any measurement it
+    raises at strength 1.
+    """
+
+    def __init__(self, target: float, t_high: float, t_low: float, k_p: float = 20.0, k_i: float = 1.0,
+                 s_up: float = 4.0, s_down: float = 1.0, saturation_steps: int = 50):
+        self.target, self.t_high, self.t_low = target, t_high, t_low
+        self.k_p, self.k_i, self.s_up, self.s_down = k_p, k_i, s_up, s_down
+        self.saturation_steps = saturation_steps
+        self.integral = 0.0
+        self.bound, self.steps_at_bound = 0, 0
+        self.last_entropy: float | None = None
+        self.decision = Decision(temperature=t_high, raising=True, strength=1.0)
+
+    def _clip(self, x: float) -> float:
+        return min(self.s_up, max(-self.s_down, x))
+
+    def update(self, measured_entropy: float) -> Decision:
+        self.last_entropy = float(measured_entropy)
+        e = self.target - self.last_entropy
+        v = self.k_p * e + self.integral  # the output before the integral moves
+        winding_up = (v >= self.s_up and e > 0) or (v <= -self.s_down and e < 0)
+        if not winding_up:
+            self.integral = self._clip(self.integral + self.k_i * e)
+        u = self._clip(self.k_p * e + self.integral)
+        bound = 1 if u >= self.s_up else -1 if u <= -self.s_down else 0
+        self.steps_at_bound = (self.steps_at_bound + 1 if bound == self.bound else 1) if bound else 0
+        self.bound = bound
+        self.decision = Decision(temperature=self.t_high if u > 0 else self.t_low, raising=u > 0,
+                                 strength=abs(u), saturated=self.steps_at_bound >= self.saturation_steps)
+        return self.decision
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_entropy": self.last_entropy, "integral": self.integral,
+                "bound": self.bound, "steps_at_bound": self.steps_at_bound, "decision": asdict(self.decision)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last_entropy, self.integral = state["last_entropy"], state["integral"]
+        self.bound, self.steps_at_bound = state["bound"], state["steps_at_bound"]
+        self.decision = Decision(**state["decision"])
+
+
 class AdaptiveEntropyCoef:
     """The `entropy_adaptive` baseline's coefficient (Skywork-OR1; TRL's use_adaptive_entropy).
 
@@ -126,9 +196,22 @@ class AdaptiveEntropyCoef:
 
 
 def make_controller(kind: str, target: float, t_high: float, t_low: float, k_p: float, k_i: float,
-                    saturation_steps: int):
+                    saturation_steps: int, *, alpha_kp: float = 20.0, alpha_ki: float = 1.0,
+                    alpha_max_scale: float = 4.0, alpha_max_scale_lowering: float = 1.0):
+    """A controller by name; k_p, k_i are the `pi` gains, alpha_* the `pi_alpha` ones."""
     if kind == "bang_bang":
         return BangBangController(target, t_high, t_low)
     if kind == "pi":
         return PIController(target, t_high, t_low, k_p, k_i, saturation_steps)
+    if kind == "pi_alpha":
+        return PIAlphaController(target, t_high, t_low, alpha_kp, alpha_ki, alpha_max_scale,
+                                 alpha_max_scale_lowering, saturation_steps)
     raise ValueError(f"unknown controller '{kind}'")
+
+
+def controller_from_config(algo) -> Any:
+    """The controller an `aepo.config.AlgoConfig` names, with its gains (any backend)."""
+    return make_controller(algo.controller, algo.entropy_target, algo.t_high, algo.t_low, algo.pi_kp, algo.pi_ki,
+                           algo.saturation_steps, alpha_kp=algo.alpha_kp, alpha_ki=algo.alpha_ki,
+                           alpha_max_scale=algo.alpha_max_scale,
+                           alpha_max_scale_lowering=algo.alpha_max_scale_lowering)

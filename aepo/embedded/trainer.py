@@ -27,7 +27,7 @@ import torch
 from aepo.config import ConfigError, RunConfig
 from aepo.core.advantages import grpo_advantages
 from aepo.core.assembly import Splice, assemble_aepo_batch
-from aepo.core.controller import AdaptiveEntropyCoef, make_controller
+from aepo.core.controller import AdaptiveEntropyCoef, controller_from_config
 from aepo.core.entropy import batch_entropy, entropy_from_logprobs, sampled_logprob_estimate, sequence_mean
 from aepo.core.losses import LossBatch, LossConfig
 from aepo.core.methods import METHODS
@@ -131,8 +131,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))
     a = cfg.algo
-    controller = make_controller(a.controller, a.entropy_target, a.t_high, a.t_low, a.pi_kp, a.pi_ki,
-                                 a.saturation_steps)
+    controller = controller_from_config(a)
     coef_ctrl = AdaptiveEntropyCoef(a.entropy_target, a.adaptive_delta, 0.0, a.adaptive_max)
     start, wall_before = 0, 0.0
     if state is not None:
@@ -169,8 +168,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             # -- 1. prompts and the plan of one sampling call
             picks = rng.sample(range(len(task.train)), min(P, len(task.train)))
             decision = controller.decision
-            # the controller's strength scales how many prompts get extra groups (bang-bang: all f*P)
-            n_x = int(round(decision.strength * d["extra_prompts"])) if spec.extra_samples else 0
+            # min(1, strength) of the f*P prompts get extra groups (bang-bang: all f*P)
+            n_x = int(round(min(1.0, decision.strength) * d["extra_prompts"])) if spec.extra_samples else 0
             if cfg.algo.extra_layout == "in_place":
                 main_p, extra_p = picks[: len(picks) - n_x], picks[len(picks) - n_x:]
             else:
@@ -213,7 +212,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             coef_ctrl.update(h_main)
             if controller.decision.saturated and not warned_saturation and spec.extra_samples:
                 warned_saturation = True
-                bound = "T_high / K_max (alpha)" if controller.decision.raising else "T_low / K_max (alpha)"
+                bound = (("T_high" if controller.decision.raising else "T_low")
+                         + f" at {controller.decision.strength:g} x K_max (alpha)")
                 log(f"warning: the entropy controller has sat at its bound ({bound}) for "
                     f"{a.saturation_steps} steps: target {a.entropy_target} looks out of reach")
             t_end = time.time()
