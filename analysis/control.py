@@ -9,6 +9,10 @@ with H the exact batch entropy `actor/entropy` (nats) and H* the target:
   (0: in band from the first record; NaN: the last record is out of band, never settled);
 - `overshoot`: the largest excursion past H* on the far side from where H started, after H
   first reaches H* (0 if it never crosses), nats.
+- `jitter_2nd_half`: mean |H - MA(H)| over the second half, MA a centred moving average over
+  JITTER_WINDOW records (shrunk at the ends): the step-to-step fluctuation of the measured
+  entropy (sampling noise plus each update's kick). A controller that acts once per step on
+  the slow part cannot remove it, so it is a floor under `mae_2nd_half`, nats.
 
 Cost and reach of any run: `step_time_s` is the mean of `timing_s/step` (seconds per RL step,
 validation excluded); `saturated` is 1 when the controller flagged `controller/saturated` at
@@ -30,6 +34,7 @@ import pandas as pd
 
 ENTROPY = "actor/entropy"
 STEP_TIME = "timing_s/step"
+JITTER_WINDOW = 21  # records; ~ the closed-loop time constant of the pi_alpha controller
 SATURATED = "controller/saturated"
 
 
@@ -62,19 +67,32 @@ def overshoot(h: np.ndarray, target: float) -> float:
     return float(max(past[crossed[0]:].max(), 0.0))
 
 
+def jitter(steps: np.ndarray, h: np.ndarray, window: int = JITTER_WINDOW) -> float:
+    """Mean |H - centred moving average of H| over the second half. steps, h: (S,)."""
+    if h.size == 0:
+        return math.nan
+    half = window // 2
+    csum = np.concatenate([[0.0], np.cumsum(h)])
+    lo = np.clip(np.arange(h.size) - half, 0, None)
+    hi = np.clip(np.arange(h.size) + half + 1, None, h.size)
+    ma = (csum[hi] - csum[lo]) / (hi - lo)
+    return float(np.abs(h - ma)[second_half(steps)].mean())
+
+
 def control_metrics(steps: np.ndarray, h: np.ndarray, target: float, band: float) -> dict[str, float]:
     """Control quality of one run. steps, h: (S,) records in step order; target, band in nats."""
     steps, h = np.asarray(steps, dtype=float), np.asarray(h, dtype=float)
     ok = ~np.isnan(h)
     steps, h = steps[ok], h[ok]
     if h.size == 0:
-        return {k: math.nan for k in ("mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot")}
+        return {k: math.nan for k in ("mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot",
+                                      "jitter_2nd_half")}
     err = np.abs(h - target)
     inside = err <= band + 1e-12
     late = second_half(steps)
     return {"mae_2nd_half": float(err[late].mean()), "in_band": float(inside.mean()),
             "in_band_2nd_half": float(inside[late].mean()), "settling_step": settling_step(steps, inside),
-            "overshoot": overshoot(h, target)}
+            "overshoot": overshoot(h, target), "jitter_2nd_half": jitter(steps, h)}
 
 
 def entropy_trend(steps: np.ndarray, h: np.ndarray, window: float) -> dict[str, float]:
@@ -116,7 +134,7 @@ def per_run(steps: pd.DataFrame, runs: pd.DataFrame, band_rel: float, band_min: 
         rows.append(row)
     out = runs.merge(pd.DataFrame(rows), on="run_id", how="left") if rows else runs.copy()
     for c in ("band", "mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot",
-              "step_time_s", "saturated"):
+              "jitter_2nd_half", "step_time_s", "saturated"):
         if c not in out:
             out[c] = np.nan
     return out

@@ -43,7 +43,7 @@ def make_tables(frames: Frames, table: pd.DataFrame, score: str | None, out_dir:
                              f"(points); {STAT_NOTE}.", T.ablation_table(table, score))
     out["control_table"] = ("Control quality of every method with a target, one row per controller: "
                              "achieved entropy (second-half mean), mean |H−H*| over the second half "
-                             "(and its worst seed), time in band, settling step (first step after which "
+                             "(and its worst seed), the step-to-step jitter that bounds it from below, time in band, settling step (first step after which "
                              "H stays in the band), overshoot, runs flagged saturated in the second half, final accuracy "
                              f"(%) and mean seconds per RL step; {STAT_NOTE}.", T.control_table(table))
     for name, (caption, df) in out.items():

@@ -126,6 +126,7 @@ def control_table(table: pd.DataFrame) -> pd.DataFrame:
                    "achieved H (nats)": cell(*interval(h["h_achieved"]), scale=1, digits=2),
                    "mean |H−H*|, 2nd half": cell(*interval(h["mae_2nd_half"]), scale=1, digits=3),
                    "worst seed": cell(h["mae_2nd_half"].max(), math.nan, math.nan, scale=1, digits=3),
+                   "jitter floor (nats)": cell(*interval(h["jitter_2nd_half"]), scale=1, digits=3),
                    "in band (%)": cell(*interval(h["in_band"]), digits=0),
                    "in band, 2nd half (%)": cell(*interval(h["in_band_2nd_half"]), digits=0),
                    "settling step (median)": f"{settled.median():.0f} ({len(settled)}/{len(h)} settled)"

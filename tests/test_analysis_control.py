@@ -60,3 +60,14 @@ def test_entropy_that_halves_has_a_final_to_initial_ratio_of_one_half():
     assert t["h_initial"] == 1.0 and t["h_final"] == 0.5 and t["h_ratio"] == 0.5
     assert t["h_peak_ratio"] == 1.0
     assert t["h_achieved"] == pytest.approx(np.mean(h[10:]))
+
+
+def test_jitter_of_a_steady_alternation_is_its_amplitude_and_of_a_ramp_is_zero():
+    from analysis.control import jitter
+
+    steps = np.arange(1, 201, dtype=float)
+    # H* +- 0.03 step to step: the 21-record centred mean is H* +- 0.03/21, so |H - MA| ~ 0.03
+    h = 0.5 + 0.03 * (-1.0) ** steps
+    assert jitter(steps, h) == pytest.approx(0.03, abs=0.002)
+    # a straight line equals its centred mean away from the ends; the ends add a little
+    assert jitter(steps, 0.001 * steps) < 0.001
