@@ -98,10 +98,11 @@ class AlgoConfig:
                            "those prompts' main groups (no extra rollout cost); additional: on top "
                            "of the full main batch (the reference, +f rollout cost). Both in ONE "
                            "generation call.")
-    controller: str = _f("bang_bang", "bang_bang: the paper's switch T_high/T_low at full strength | pi: "
-                         "proportional-integral control of the strength (K or alpha share, within the "
-                         "paper's budget) with anti-windup | pi_alpha: proportional-integral control of "
-                         "the multiple of alpha (and K), up to alpha_max_scale (aepo/core/controller.py).")
+    controller: str = _f("pi_alpha", "pi_alpha (default; issue 8): proportional-integral control of the "
+                         "multiple of alpha (and K), in [-alpha_max_scale_lowering, alpha_max_scale], "
+                         "anti-windup | bang_bang: the paper's switch T_high/T_low at full strength (use it "
+                         "to reproduce the paper) | pi: proportional-integral control within the paper's "
+                         "budget. Laws: aepo/core/controller.py.")
     pi_kp: float = _f(2.0, "PI controller: proportional gain k_p (per nat of error).")
     pi_ki: float = _f(0.05, "PI controller: integral gain k_i (per nat of error per step).")
     alpha_kp: float = _f(20.0, "pi_alpha controller: proportional gain k_p (multiples of alpha per nat of "
