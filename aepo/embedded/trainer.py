@@ -215,7 +215,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                 bound = (("T_high" if controller.decision.raising else "T_low")
                          + f" at {controller.decision.strength:g} x K_max (alpha)")
                 log(f"warning: the entropy controller has sat at its bound ({bound}) for "
-                    f"{a.saturation_steps} steps: target {a.entropy_target} looks out of reach")
+                    f"{a.saturation_steps} steps: target {a.entropy_target} is still far on the first approach, "
+                    "or out of reach with these bounds (controller/saturated marks the steps)")
             t_end = time.time()
             n_tokens = int(roll.response_mask.sum())
             record = {
