@@ -114,7 +114,8 @@ class AlgoConfig:
     alpha_max_scale_lowering: float = _f(1.0, "pi_alpha controller: s_down in (0, s_up], the largest "
                                          "multiple of alpha it uses to lower entropy (issue 8: more "
                                          "crowds GRPO out of the update and slows the fall).")
-    saturation_steps: int = _f(50, "Steps at a bound before controller/saturated is set and a warning given.")
+    saturation_steps: int = _f(50, "N: steps at a bound (pi: in a row; pi_alpha: a recent share, see "
+                               "controller.py) before controller/saturated is set and a warning given.")
     adaptive_delta: float = _f(0.005, "entropy_adaptive: coefficient step per update (TRL 1.16: 0.005).")
     adaptive_max: float = _f(1.0, "entropy_adaptive: upper bound of the coefficient (TRL: 1.0).")
     halve_when_lowering: bool = _f(True, "replace mode: K is halved when T < 1 (reference code).")

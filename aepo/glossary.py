@@ -32,7 +32,9 @@ GLOSSARY: dict[str, str] = {
     "controller/strength": "Multiple of the regularization budget (alpha, K_max) used this step: bang-bang "
                            "1, pi in [0, 1], pi_alpha in [0, alpha_max_scale]; min(1, it) of the f*P "
                            "prompts get temperature samples.",
-    "controller/saturated": "1 once the controller has sat at its bound for `saturation_steps` steps.",
+    "controller/saturated": "1 while the controller sits at a bound of its output: `pi`, for `saturation_steps` "
+                            "steps in a row; `pi_alpha`, for a recent share of steps (weighted over ~N = "
+                            "`saturation_steps`) of at least 1 - 1/e, which N steps in a row reach.",
     "controller/entropy_coef": "entropy_adaptive: the entropy-bonus coefficient applied this step.",
     "controller/extra_score/mean": "Mean reward of the temperature-adjusted samples.",
     "controller/num_kept_samples": "Extra samples passing the filter (right answers of mixed groups).",

@@ -39,7 +39,6 @@ def test_pi_alpha_output_and_integral_respect_their_bounds():
     assert c.integral == 0.0
     d = c.update(1.0)  # e = -0.5: at the lower bound, lowering at T_low
     assert d.strength == 4.0 and not d.raising and d.temperature == 0.8
-    assert not d.saturated  # a new bound: its count starts again
     assert -4.0 <= c.integral <= 4.0
 
 
@@ -52,6 +51,20 @@ def test_pi_alpha_lowers_within_its_own_smaller_bound():
     for _ in range(5):
         d = c.update(0.0)  # e = +0.5: up to s_up
     assert d.strength == 4.0 and d.raising
+
+
+def test_pi_alpha_saturation_needs_n_steps_in_a_row_or_most_of_a_longer_stretch():
+    c = make(saturation_steps=10)
+    flags = [c.update(0.0).saturated for _ in range(10)]  # e = +0.5: at s_up from the first step
+    assert flags == [False] * 9 + [True]  # N steps in a row: flagged at the N-th, as a count would be
+    c = make(saturation_steps=10)
+    # at the bound 4 steps of 5, knocked off it by a small error every 5th step: a count of steps
+    # in a row never reaches 10, the recent share does
+    flags = [c.update(0.0 if i % 5 else 0.49).saturated for i in range(60)]
+    assert any(flags[20:]) and not any(flags[:9])
+    c = make(saturation_steps=10)
+    flags = [c.update(0.0 if i % 2 else 0.49).saturated for i in range(200)]  # at the bound half the time
+    assert not any(flags)
 
 
 def test_pi_alpha_integral_is_clamped_at_s_max():

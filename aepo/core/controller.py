@@ -119,10 +119,17 @@ class PIAlphaController:
     (GRPO), and a REINFORCE term many times alpha crowds the GRPO gradient out of the clipped
     update, which slows the sharpening it was meant to speed up and stalls learning (issue 8
     trials: lowering at 8 x alpha fell slower than at 1 x), so lowering keeps the paper's budget
-    (s_down = 1) while raising may use up to s_up = `alpha_max_scale` times alpha. While the
-    output sits at a bound for `saturation_steps` steps in a row the target is out of reach with
-    these bounds: `saturated` is set and the trainer warns once. Before any measurement it
-    raises at strength 1.
+    (s_down = 1) while raising may use up to s_up = `alpha_max_scale` times alpha.
+
+    Saturation, with N = `saturation_steps` and b_t^+- = 1 when u_t sits at that bound:
+
+        a_t^+- = (1 - 1/N) * a_{t-1}^+- + b_t^+- / N      (share of the last ~N steps at the bound)
+        saturated = max(a_t^+, a_t^-) >= 1 - (1 - 1/N)^N  (~ 1 - 1/e)
+
+    A stay of N steps in a row reaches the threshold exactly (as the `pi` law's count), but the
+    proportional term's noise, which knocks u off the bound now and then, does not reset it: a
+    target the controller reaches only with its whole authority is still reported. Before any
+    measurement it raises at strength 1.
     """
 
     def __init__(self, target: float, t_high: float, t_low: float, k_p: float = 20.0, k_i: float = 1.0,
@@ -131,7 +138,7 @@ class PIAlphaController:
         self.k_p, self.k_i, self.s_up, self.s_down = k_p, k_i, s_up, s_down
         self.saturation_steps = saturation_steps
         self.integral = 0.0
-        self.bound, self.steps_at_bound = 0, 0
+        self.share_up, self.share_down = 0.0, 0.0  # a^+, a^-: recent share of steps at each bound
         self.last_entropy: float | None = None
         self.decision = Decision(temperature=t_high, raising=True, strength=1.0)
 
@@ -146,20 +153,22 @@ class PIAlphaController:
         if not winding_up:
             self.integral = self._clip(self.integral + self.k_i * e)
         u = self._clip(self.k_p * e + self.integral)
-        bound = 1 if u >= self.s_up else -1 if u <= -self.s_down else 0
-        self.steps_at_bound = (self.steps_at_bound + 1 if bound == self.bound else 1) if bound else 0
-        self.bound = bound
+        keep = 1.0 - 1.0 / self.saturation_steps
+        self.share_up = keep * self.share_up + (1.0 - keep) * (u >= self.s_up)
+        self.share_down = keep * self.share_down + (1.0 - keep) * (u <= -self.s_down)
+        threshold = 1.0 - keep ** self.saturation_steps
+        saturated = max(self.share_up, self.share_down) >= threshold - 1e-12
         self.decision = Decision(temperature=self.t_high if u > 0 else self.t_low, raising=u > 0,
-                                 strength=abs(u), saturated=self.steps_at_bound >= self.saturation_steps)
+                                 strength=abs(u), saturated=saturated)
         return self.decision
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_entropy": self.last_entropy, "integral": self.integral,
-                "bound": self.bound, "steps_at_bound": self.steps_at_bound, "decision": asdict(self.decision)}
+        return {"last_entropy": self.last_entropy, "integral": self.integral, "share_up": self.share_up,
+                "share_down": self.share_down, "decision": asdict(self.decision)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last_entropy, self.integral = state["last_entropy"], state["integral"]
-        self.bound, self.steps_at_bound = state["bound"], state["steps_at_bound"]
+        self.share_up, self.share_down = state["share_up"], state["share_down"]
         self.decision = Decision(**state["decision"])
 
 
