@@ -59,13 +59,14 @@ def smoothing_window(steps: pd.DataFrame, fraction: float = 0.05) -> int:
 
 
 def seeds_note(curves: list[Curve]) -> str:
-    """'3 seeds per condition, 95% bootstrap bands', or the honest range when it varies."""
+    """'mean of 3 run(s) per curve; ...', or the honest range when it varies. A curve pools every
+    run of its method and target: its seeds, and its alphas where a sweep ran several."""
     ns = sorted({c.n_runs for c in curves})
     if not ns:
         return ""
     count = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
-    band = "95% bootstrap bands over seeds" if ns[-1] > 1 else "single seed, no bands"
-    return f"mean of {count} seed(s) per curve; {band}"
+    band = "95% bootstrap bands over runs" if ns[-1] > 1 else "single run, no bands"
+    return f"mean of {count} run(s) (seeds x alphas) per curve; {band}"
 
 
 def target_panels(steps: pd.DataFrame, value: str, references: tuple[str, ...], targeted: tuple[str, ...],

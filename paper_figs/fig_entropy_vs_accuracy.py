@@ -115,6 +115,6 @@ def plot(table: pd.DataFrame, source: str | None = None):
                        ncol=min(len(handles), 4))
         n = table[table["method"] == "aepo"].groupby("entropy_target")["run_id"].count()
         seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}" if len(n) else "0"
-        fig.suptitle(f"Accuracy against achieved entropy ({seeds} seed(s) per AEPO target; "
-                     "bars: 95% bootstrap CIs over seeds)")
+        fig.suptitle(f"Accuracy against achieved entropy ({seeds} run(s) per AEPO target; "
+                     "bars: 95% bootstrap CIs over runs)")
     return fig, axes
