@@ -356,6 +356,23 @@ def test_baselines_map_to_verls_own_knobs(tmp_path, method, key, value):
     assert node == value
 
 
+def test_wandb_mode_reaches_verl_and_the_api_key_never_enters_the_command(tmp_path, monkeypatch):
+    from aepo.verl_backend.translate import command
+
+    monkeypatch.setenv("WANDB_API_KEY", "secret-key-123")
+    cfg = RunConfig().with_overrides({"backend": "verl", "algo.method": "grpo", "wandb": "auto",
+                                      "wandb_group": "sweepA"}).validate()
+    argv = command(cfg, VerlPaths(tmp_path, "m", tmp_path / "t.parquet", None))
+    c = compose(argv[3:-1])  # the Hydra overrides (not `python -m ...` nor hydra.run.dir)
+    assert list(c.trainer.logger) == ["console", "file", "wandb"]
+    assert c.ray_kwargs.ray_init.runtime_env.env_vars.WANDB_MODE == "online"
+    assert c.ray_kwargs.ray_init.runtime_env.env_vars.WANDB_RUN_GROUP == "sweepA"
+    assert not any("secret-key-123" in a for a in argv)
+    off = RunConfig().with_overrides({"backend": "verl", "algo.method": "grpo", "wandb": "off"}).validate()
+    ov = hydra_overrides(off, VerlPaths(tmp_path, "m", tmp_path / "t.parquet", None))
+    assert "trainer.logger=[console,file]" in ov and not any("WANDB_MODE" in o for o in ov)
+
+
 @pytest.mark.parametrize("sets,message", [
     (["algo.extra_layout=in_place"], "extra_layout=additional"),
     (["algo.extra_layout=additional", "algo.mode=add", "optim.num_minibatches=3"], "multiple of num_minibatches"),

@@ -81,7 +81,10 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
     check_for_verl(cfg)
     r, o, a, v = cfg.rollout, cfg.optim, cfg.algo, cfg.verl
     P = r.prompts_per_step
-    loggers = ["console", "file"] + (["wandb"] if cfg.wandb in ("online", "offline", "auto") else [])
+    from aepo.runlog import wandb_mode
+
+    wandb = wandb_mode(cfg.wandb)  # auto: online with WANDB_API_KEY in the environment, else offline
+    loggers = ["console", "file"] + (["wandb"] if wandb != "off" else [])
     ov: dict[str, object] = {
         # the legacy DataProto trainer, which aepo.verl_backend.trainer subclasses
         "trainer.use_v1": False,
@@ -139,7 +142,7 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         "trainer.val_before_train": bool(paths.val_parquet),
         "trainer.default_local_dir": str(paths.checkpoints),
         "trainer.resume_mode": "auto",
-        "trainer.project_name": cfg.wandb_project,
+        "trainer.project_name": cfg.wandb_project,  # W&B project; the run name is the run dir's
         "trainer.experiment_name": paths.run_dir.name,
         "trainer.logger": loggers,
     }
@@ -147,7 +150,12 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         ov["actor_rollout_ref.model.custom_chat_template"] = paths.chat_template
     out = [f"{k}={_value(x)}" for k, x in ov.items()]
     # verl's file logger writes where the toolkit's launcher reads (every Ray process gets the variable)
-    out.append(f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={_value(str(paths.verl_metrics))}")
+    env = "+ray_kwargs.ray_init.runtime_env.env_vars"
+    out.append(f"{env}.VERL_FILE_LOGGER_PATH={_value(str(paths.verl_metrics))}")
+    if wandb != "off":  # the mode only; the key stays in the environment, never in the command
+        out.append(f"{env}.WANDB_MODE={wandb}")
+        if cfg.wandb_group:
+            out.append(f"{env}.WANDB_RUN_GROUP={_value(cfg.wandb_group)}")
     # AEPO's settings, read by aepo.verl_backend.trainer
     for f in dataclasses.fields(a):
         out.append(f"+aepo.{f.name}={_value(getattr(a, f.name))}")
