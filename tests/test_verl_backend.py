@@ -290,7 +290,7 @@ def test_verls_agent_loop_worker_sends_each_row_its_own_temperature_and_validati
 
     class FakeServer:
         async def generate(self, request_id, prompt_ids, sampling_params, **kw):
-            seen.append(dict(sampling_params))
+            seen.append((tuple(prompt_ids), sampling_params["temperature"]))
             return TokenOutput(token_ids=[5, 6], log_probs=[-0.1, -0.2])
 
     worker = al.AgentLoopWorker(cfg, FakeServer())
@@ -304,11 +304,14 @@ def test_verls_agent_loop_worker_sends_each_row_its_own_temperature_and_validati
     batch = DataProto.from_dict(non_tensors={"raw_prompt": np.array(prompts + prompts, dtype=object)})
     batch = with_extra_groups(batch.select_idxs(np.arange(2)), 1, 1, 1.5)  # 2 main rows + 1 extra row
     asyncio.run(worker.generate_sequences(batch))
-    assert [p["temperature"] for p in seen] == [1.0, 1.0, 1.5]
+    by_prompt: dict[tuple, list] = {}
+    for ids, temperature in seen:  # the requests run concurrently: compare per prompt, not in order
+        by_prompt.setdefault(ids, []).append(temperature)
+    assert sorted(sorted(t) for t in by_prompt.values()) == [[1.0], [1.0, 1.5]]  # "13=" main; "12=" main + extra
     seen.clear()
     val = DataProto.from_dict(non_tensors={"raw_prompt": np.array(prompts, dtype=object)}, meta_info={"validate": True})
     asyncio.run(worker.generate_sequences(val))
-    assert [p["temperature"] for p in seen] == [0, 0]  # verl's val_kwargs (greedy)
+    assert [t for _, t in seen] == [0, 0]  # verl's val_kwargs (greedy)
 
 
 # ---- config translation -----------------------------------------------------------------------------
