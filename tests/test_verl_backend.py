@@ -107,6 +107,7 @@ def fake_trainer(algo: AlgoConfig, monkeypatch, num_minibatches: int = 1) -> Aep
     t.spec = METHODS[algo.method]
     t.controller = controller_from_config(algo)
     t.step_decision, t.extra_output, t.main_entropy = t.controller.decision, None, None
+    t.warned_saturation = False
 
     def old_log_prob(self, batch):
         n = len(batch)

@@ -19,6 +19,22 @@ class Decision:
     strength: float = 1.0
     saturated: bool = False  # the controller has sat at a bound for `saturation_steps` steps
 
+    def metrics(self, target: float, temperature: float) -> dict[str, float]:
+        """The decision as `controller/...` metrics (every backend); temperature: what was sampled."""
+        return {"controller/target": target, "controller/temperature": temperature,
+                "controller/raising": float(self.raising), "controller/strength": self.strength,
+                "controller/saturated": float(self.saturated)}
+
+    def saturation_warning(self, target: float, saturation_steps: int) -> str:
+        bound = ("T_high" if self.raising else "T_low") + f" at {self.strength:g} x K_max (alpha)"
+        return (f"warning: the entropy controller has sat at its bound ({bound}) for {saturation_steps} steps: "
+                f"target {target} is still far on the first approach, or out of reach with these bounds "
+                "(controller/saturated marks the steps)")
+
+
+# What a method without temperature samples logs under controller/ (nothing sampled at T != 1).
+NO_DECISION = Decision(temperature=1.0, raising=False, strength=0.0, saturated=False)
+
 
 class BangBangController:
     """The paper's controller (arXiv 2510.08141, Sec. 3), a bang-bang switch:

@@ -27,7 +27,7 @@ import torch
 from aepo.config import ConfigError, RunConfig
 from aepo.core.advantages import grpo_advantages
 from aepo.core.assembly import Splice, assemble_aepo_batch
-from aepo.core.controller import AdaptiveEntropyCoef, controller_from_config
+from aepo.core.controller import NO_DECISION, AdaptiveEntropyCoef, controller_from_config
 from aepo.core.entropy import batch_entropy, entropy_from_logprobs, sampled_logprob_estimate, sequence_mean
 from aepo.core.losses import LossBatch, LossConfig
 from aepo.core.methods import METHODS
@@ -212,11 +212,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             coef_ctrl.update(h_main)
             if controller.decision.saturated and not warned_saturation and spec.extra_samples:
                 warned_saturation = True
-                bound = (("T_high" if controller.decision.raising else "T_low")
-                         + f" at {controller.decision.strength:g} x K_max (alpha)")
-                log(f"warning: the entropy controller has sat at its bound ({bound}) for "
-                    f"{a.saturation_steps} steps: target {a.entropy_target} is still far on the first approach, "
-                    "or out of reach with these bounds (controller/saturated marks the steps)")
+                log(controller.decision.saturation_warning(a.entropy_target, a.saturation_steps))
             t_end = time.time()
             n_tokens = int(roll.response_mask.sum())
             record = {
@@ -228,11 +224,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                 "critic/advantages/mean": sequence_mean(splice.advantages[:, None].expand_as(upd.response_mask),
                                                          upd.response_mask).item(),
                 "response_length/mean": main_mask.sum(-1).float().mean().item(),
-                "controller/target": cfg.algo.entropy_target,
-                "controller/temperature": t_extra if spec.extra_samples else 1.0,
-                "controller/raising": float(decision.raising) if spec.extra_samples else 0.0,
-                "controller/strength": decision.strength if spec.extra_samples else 0.0,
-                "controller/saturated": float(decision.saturated) if spec.extra_samples else 0.0,
+                **(decision if spec.extra_samples else NO_DECISION).metrics(
+                    cfg.algo.entropy_target, t_extra if spec.extra_samples else 1.0),
                 "controller/entropy_coef": step_cfg.entropy_coef if spec.adaptive_entropy_coef else 0.0,
                 "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
                 **splice.metrics(),

@@ -7,6 +7,7 @@ Imports nothing from verl, so `--dry-run` works on a machine without it.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -43,7 +44,7 @@ def dry_run_command(cfg: RunConfig, one_line: bool = False) -> str:
 def prepare_inputs(cfg: RunConfig, run_dir: Path, log: Callable[[str], None]) -> VerlPaths:
     """Resolve the model and write the prompts as verl parquet files under run_dir/verl_data."""
     from aepo.embedded.model import resolve_model_dir
-    from aepo.tasks.prompts import read_rows, load_task
+    from aepo.tasks.prompts import load_prompt_file, load_task
     from aepo.verl_backend.data import TINYLAB_CHAT_TEMPLATE, write_verl_parquet
 
     model_dir = resolve_model_dir(cfg.model.name_or_path, log=log)
@@ -53,8 +54,7 @@ def prepare_inputs(cfg: RunConfig, run_dir: Path, log: Callable[[str], None]) ->
     train = write_verl_parquet(task.train, task.template, source, data_dir / "train.parquet")
     val = None
     if cfg.verl.val_file:
-        rows = read_rows(Path(cfg.verl.val_file))
-        items = [{"problem": str(r[cfg.data.prompt_key]), "answer": str(r[cfg.data.answer_key])} for r in rows]
+        items = load_prompt_file(dataclasses.replace(cfg.data, train_file=cfg.verl.val_file))
         val = write_verl_parquet(items, task.template, source, data_dir / "val.parquet")
     elif task.heldout and cfg.eval_every > 0:
         val = write_verl_parquet(task.heldout[: cfg.eval_prompts], task.template, source, data_dir / "val.parquet")

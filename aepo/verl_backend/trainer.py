@@ -35,6 +35,7 @@ from aepo.config import AlgoConfig
 from aepo.core.advantages import entropy_shaped_advantages
 from aepo.core.assembly import assemble_aepo_batch
 from aepo.core.controller import controller_from_config
+from aepo.core.entropy import masked_mean
 from aepo.core.methods import METHODS, MethodSpec
 from aepo.verl_backend.splice import (ENTROPY_COLUMN, sequence_advantages, sequence_values, split_generated,
                                       update_batch, verl_update_rows, with_extra_groups)
@@ -82,6 +83,7 @@ class AepoRayTrainer(RayPPOTrainer):
         self.step_decision = self.controller.decision
         self.extra_output: DataProto | None = None
         self.main_entropy: float | None = None
+        self.warned_saturation = False
 
     # ---- 1. rollout --------------------------------------------------------------------------
     def init_workers(self) -> None:
@@ -94,7 +96,8 @@ class AepoRayTrainer(RayPPOTrainer):
         entropys = old.batch["entropys"]  # (B_m, T), exact, T = 1
         self.main_entropy = agg_loss(loss_mat=entropys, loss_mask=batch.batch["response_mask"],
                                      loss_agg_mode=self.config.actor_rollout_ref.actor.loss_agg_mode).item()
-        old.batch[ENTROPY_COLUMN] = entropys.clone()  # verl pops "entropys"; Entropy-Adv needs them
+        if self.algo.method == "entropy_adv":  # verl pops "entropys"; Entropy-Adv shapes with them
+            old.batch[ENTROPY_COLUMN] = entropys
         return old, mfu
 
     # ---- 4. AEPO splice, Entropy-Adv, controller -------------------------------------------------
@@ -107,10 +110,9 @@ class AepoRayTrainer(RayPPOTrainer):
             mask = batch.batch["response_mask"].float()
             shaped = entropy_shaped_advantages(batch.batch["advantages"], batch.batch[ENTROPY_COLUMN],
                                                self.algo.adv_beta, self.algo.adv_kappa) * mask
-            metrics["actor/entropy_adv_bonus"] = ((shaped - batch.batch["advantages"]) * mask).sum().item() / max(
-                1.0, mask.sum().item())
+            metrics["actor/entropy_adv_bonus"] = masked_mean(shaped - batch.batch["advantages"], mask).item()
             batch.batch["advantages"] = shaped
-        batch.pop(batch_keys=[k for k in (ENTROPY_COLUMN,) if k in batch.batch.keys()])
+            batch.pop(batch_keys=[ENTROPY_COLUMN])  # not shipped to the workers
         if self.spec.extra_samples and self.main_entropy is not None:
             metrics.update(self._controller_step())
         with self._minibatch_prompts(minibatch_prompts):
@@ -129,7 +131,7 @@ class AepoRayTrainer(RayPPOTrainer):
         extra.batch["token_level_scores"] = extra.batch["rm_scores"]
         extra.batch["token_level_rewards"] = extra.batch["rm_scores"]
         old, _ = super()._compute_old_log_prob(extra)  # the parent's: the controller signal stays main-only
-        old.batch[ENTROPY_COLUMN] = old.batch.pop("entropys")
+        old.batch.pop("entropys")
         extra = extra.union(old)
 
         a, d = self.algo, self.step_decision
@@ -137,7 +139,7 @@ class AepoRayTrainer(RayPPOTrainer):
         b_m, b_x = len(batch), len(extra)
         extra_rewards = sequence_values(extra.batch["rm_scores"], extra.batch["response_mask"])  # (B_x,)
         main_adv = sequence_advantages(batch.batch["advantages"], batch.batch["response_mask"])  # (B_m,)
-        k_max = min(b_m, int(round(d.strength * a.alpha * b_m)))  # replace mode: K_max = alpha * B_m
+        k_max = int(round(d.strength * a.alpha * b_m))  # replace mode: K_max = alpha * B_m (<= B_m in the core)
         splice = assemble_aepo_batch(main_adv, extra_rewards, n, a.mode, k_max, d.raising,
                                      self.spec.keep_negatives, a.halve_when_lowering)
         minibatch_prompts = None
@@ -164,17 +166,10 @@ class AepoRayTrainer(RayPPOTrainer):
     def _controller_step(self) -> dict[str, float]:
         d = self.step_decision
         self.controller.update(self.main_entropy)
-        if self.controller.decision.saturated and not getattr(self, "_warned_saturation", False):
-            self._warned_saturation = True
-            print(f"warning: the entropy controller has sat at its bound for {self.algo.saturation_steps} steps: "
-                  f"H* = {self.algo.entropy_target} looks out of reach with this budget")
-        return {
-            "controller/target": self.algo.entropy_target,
-            "controller/temperature": 1.0 if self.spec.extra_at_t1 else d.temperature,
-            "controller/raising": float(d.raising),
-            "controller/strength": d.strength,
-            "controller/saturated": float(self.controller.decision.saturated),
-        }
+        if self.controller.decision.saturated and not self.warned_saturation:
+            self.warned_saturation = True
+            print(self.controller.decision.saturation_warning(self.algo.entropy_target, self.algo.saturation_steps))
+        return d.metrics(self.algo.entropy_target, 1.0 if self.spec.extra_at_t1 else d.temperature)
 
     # ---- 5. controller state in verl's checkpoints -------------------------------------------------
     def _controller_path(self) -> Path:
