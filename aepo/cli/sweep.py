@@ -63,17 +63,10 @@ def entropy_targets(
             except ConfigError as e:
                 fail(str(e))
         return
-    if any(r.config.backend == "verl" for r in sweep.runs):
-        import importlib.util
-
-        if importlib.util.find_spec("aepo.verl_backend") is None:
-            fail("this sweep uses backend 'verl', which this install lacks (aepo.verl_backend); "
-                 "--dry-run works without it")
-    from aepo.sweep.results import collect
     from aepo.sweep.scheduler import run_sweep
 
     try:
-        run_sweep(sweep, config, out, storage=storage, workers=workers, retry_failed=retry_failed,
+        df = run_sweep(sweep, config, out, storage=storage, workers=workers, retry_failed=retry_failed,
                   log=lambda m: typer.echo(m, err=True))
     except KeyboardInterrupt:
         typer.echo("interrupted: run the same command again to resume the sweep", err=True)
@@ -82,7 +75,6 @@ def entropy_targets(
         fail(str(e))
     except ModuleNotFoundError as e:
         fail(f"missing dependency '{e.name}' (storage {storage or 'sqlite'})")
-    df = collect(sweep)
     typer.echo(df[SUMMARY_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"results: {out / 'results.parquet'}")
     failed = df[df.status == "failed"].run_id.tolist()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from aepo.embedded.checkpoint import CHECKPOINT
+
 # Prompt templates; `{problem}` is substituted with str.format (write literal braces doubled).
 TEMPLATES = {
     # Qwen2.5-Math evaluation's chat format ("qwen25-math-cot")
@@ -37,8 +39,8 @@ def format_prompt(template: str, problem: str) -> str:
 def resolve_model_dir(path_or_run_dir: str | Path) -> Path:
     """A HF model directory as is, or a training run directory's `checkpoint/`."""
     p = Path(path_or_run_dir)
-    if (p / "checkpoint" / "config.json").is_file():
-        return p / "checkpoint"
+    if (p / CHECKPOINT / "config.json").is_file():
+        return p / CHECKPOINT
     if (p / "config.json").is_file():
         return p
     raise ModelError(f"{p} is neither a model directory (config.json) nor a run directory (checkpoint/)")
@@ -89,13 +91,19 @@ def vllm_available() -> bool:
     return torch.cuda.is_available()
 
 
-def generate_vllm(model_dir: str | Path, prompts: list[str], n: int = 1, temperature: float = 0.0,
-                  max_new_tokens: int = 1024, seed: int = 0) -> list[list[str]]:
-    """n responses per prompt with vLLM (GPU; `pip install vllm`)."""
+def vllm_engine(model_dir: str | Path, seed: int = 0):
+    """A vLLM engine for the model (GPU; `pip install vllm`): built once, it serves every benchmark."""
     try:
-        from vllm import LLM, SamplingParams
+        from vllm import LLM
     except ImportError:
         raise ModelError("the vllm backend needs vLLM: pip install vllm") from None
-    llm = LLM(model=str(resolve_model_dir(model_dir)), seed=seed)
+    return LLM(model=str(resolve_model_dir(model_dir)), seed=seed)
+
+
+def generate_vllm(llm, prompts: list[str], n: int = 1, temperature: float = 0.0,
+                  max_new_tokens: int = 1024, seed: int = 0) -> list[list[str]]:
+    """n responses per prompt from a `vllm_engine`."""
+    from vllm import SamplingParams
+
     params = SamplingParams(n=n, temperature=temperature, max_tokens=max_new_tokens, seed=seed)
     return [[o.text for o in r.outputs] for r in llm.generate(prompts, params)]

@@ -205,11 +205,10 @@ def grade(response: str, gold: str, timeout_s: int = 1) -> bool:
     guard protects against pathological answers.
     """
     in_main = threading.current_thread() is threading.main_thread()
-    try:
-        return grade_extracted(extract_answer(response), gold, timeout_s if in_main else None)
-    except GradingTimeout:
+    g = _grade_task(response, gold, timeout_s if in_main else None)
+    if g.timed_out:
         log.warning("grading timed out; counted as wrong")
-        return False
+    return g.correct
 
 
 # ---- process pool ----------------------------------------------------------------------

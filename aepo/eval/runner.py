@@ -114,8 +114,10 @@ def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Pro
 
     model_dir = gen.resolve_model_dir(model_path)
     use_vllm = st.backend == "vllm" or (st.backend == "auto" and gen.vllm_available())
-    model = tokenizer = None
-    if not use_vllm:
+    model = tokenizer = llm = None
+    if use_vllm:
+        llm = gen.vllm_engine(model_dir, st.seed)
+    else:
         model, tokenizer = gen.load_model(model_dir, st.device)
     rows = []
     for bench, probs in problems.items():
@@ -124,7 +126,7 @@ def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Pro
         prompts = [gen.format_prompt(template, p.problem) for p in probs.values()]
         t0 = time.perf_counter()
         if use_vllm:
-            outs = gen.generate_vllm(model_dir, prompts, st.n, st.temperature, max_new, st.seed)
+            outs = gen.generate_vllm(llm, prompts, st.n, st.temperature, max_new, st.seed)
         else:
             outs = gen.generate_embedded(model, tokenizer, prompts, st.n, st.temperature, max_new,
                                          st.batch_size, st.seed)
@@ -201,16 +203,15 @@ def evaluate_sweep(sweep_dir: str | Path, st: EvalSettings,
     the flat scores into SWEEP_DIR/results.parquet (one row per run_id). Returns the run ids."""
     import pandas as pd
 
+    from aepo.embedded.checkpoint import CHECKPOINT
+    from aepo.sweep.results import read_result
+
     runs_dir = Path(sweep_dir) / "runs"
     if not runs_dir.is_dir():
         raise EvalError(f"{sweep_dir} has no runs/ directory")
     finished = []
     for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        try:
-            status = json.loads((run_dir / "result.json").read_text()).get("status")
-        except (OSError, json.JSONDecodeError):
-            status = None
-        if status == "finished" and (run_dir / "checkpoint").is_dir():
+        if (read_result(run_dir) or {}).get("status") == "finished" and (run_dir / CHECKPOINT).is_dir():
             finished.append(run_dir)
     if not finished:
         raise EvalError(f"{sweep_dir}: no finished run with a checkpoint/")
@@ -245,8 +246,9 @@ def log_wandb(summary: dict[str, Any], mode: str, name: str | None = None,
         return
     import wandb
 
-    if mode == "auto":
-        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    from aepo.runlog import wandb_mode
+
+    mode = wandb_mode(mode)
     run = wandb.init(project=os.environ.get("WANDB_PROJECT", "aepo"), name=name, job_type="eval",
                      mode=mode, dir=str(out_dir) if out_dir else None,
                      config={k: v for k, v in summary["settings"].items()})

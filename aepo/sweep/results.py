@@ -58,17 +58,25 @@ def entropy_stats(entropy: Iterable[float], target: float | None, band: float = 
     return out
 
 
-def read_result(run_dir: Path) -> dict[str, Any] | None:
-    p = run_dir / "result.json"
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON record, or None when it is missing or cut short (a run killed mid-write)."""
     try:
-        return json.loads(p.read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError):
         return None
 
 
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    return read_json(run_dir / "result.json")
+
+
 def run_status(run_dir: Path, steps: int) -> str:
     """pending | interrupted | finished | failed, from the run directory alone."""
-    res = read_result(run_dir)
+    return status_of(read_result(run_dir), run_dir, steps)
+
+
+def status_of(res: dict[str, Any] | None, run_dir: Path, steps: int) -> str:
+    """`run_status` from a result record already read (None: the run has none)."""
     if res is not None:
         status = res.get("status")
         if status == "finished" and res.get("steps_done", 0) < steps:
@@ -93,7 +101,8 @@ def run_row(run, axes: list[str]) -> dict[str, Any]:
     """One results row for a `spec.Run`."""
     cfg = run.config
     run_dir = Path(cfg.out)
-    res = read_result(run_dir) or {}
+    record = read_result(run_dir)
+    res = record or {}
     nan = float("nan")
     row: dict[str, Any] = {"run_id": run.run_id, "method": run.method}
     for a in axes:
@@ -102,7 +111,7 @@ def run_row(run, axes: list[str]) -> dict[str, Any]:
     metrics = read_metrics(run_dir / "metrics.jsonl")
     target = None if run.baseline else cfg.algo.entropy_target
     row.update({
-        "status": run_status(run_dir, cfg.steps),
+        "status": status_of(record, run_dir, cfg.steps),
         "error": res.get("error"),
         "steps_done": int(res.get("steps_done", metrics[-1]["step"] if metrics else 0) or 0),
         "steps": cfg.steps,
@@ -113,6 +122,11 @@ def run_row(run, axes: list[str]) -> dict[str, Any]:
         "wall_time_s": _num(res.get("wall_time_s")),
         "run_dir": str(run_dir),
     })
+    summary = read_json(run_dir / "eval" / "summary.json")  # `aepo eval --sweep` scores, kept on recompute
+    if summary is not None:
+        from aepo.eval.runner import flat_scores
+
+        row.update(flat_scores(summary))
     return row
 
 
@@ -124,16 +138,20 @@ def collect(sweep):
     return pd.DataFrame([run_row(r, axes) for r in sweep.runs])
 
 
-def write_results(sweep, sweep_dir: Path) -> Path:
-    """Recompute and atomically replace SWEEP_DIR/results.parquet; returns its path."""
+def write_results(sweep, sweep_dir: Path):
+    """Recompute and atomically replace SWEEP_DIR/results.parquet; returns the table."""
     df = collect(sweep)
     out = Path(sweep_dir) / "results.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".results.{os.getpid()}.parquet")
     df.to_parquet(tmp, index=False)
     os.replace(tmp, out)
-    return out
+    return df
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _num(v: Any) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+    return float(v) if is_number(v) else float("nan")

@@ -131,8 +131,7 @@ def execute(run: Run, progress=None, log: Log = print) -> dict[str, Any]:
         if cfg.backend == "verl":
             from aepo.verl_backend.launch import launch
 
-            launch(cfg, resume=True)
-            result = read_result(run_dir) or {"status": "failed", "error": "verl backend wrote no result.json"}
+            result = launch(cfg, resume=True, log=log)
         else:
             from aepo.embedded.trainer import train
 
@@ -321,11 +320,12 @@ def threads_per_worker(workers: int) -> int:
 
 
 def run_sweep(sweep: Sweep, config_path: Path, sweep_dir: Path, storage: str | None = None, workers: int = 1,
-              retry_failed: bool = False, overrides: dict[str, Any] | None = None, log: Log = print) -> None:
+              retry_failed: bool = False, overrides: dict[str, Any] | None = None, log: Log = print):
     """Run every run of the sweep that needs work, with `workers` local worker processes.
 
     workers == 1 works in this process; N > 1 spawns N processes (logs in SWEEP_DIR/logs/).
     A run's `threads` of 0 becomes cores // N per worker, so N workers share the cores.
+    Returns the results table (also in SWEEP_DIR/results.parquet).
     """
     import multiprocessing as mp
     import signal
@@ -361,4 +361,4 @@ def run_sweep(sweep: Sweep, config_path: Path, sweep_dir: Path, storage: str | N
                 for p in procs:
                     p.join()
                 raise
-    write_results(sweep, sweep_dir)
+    return write_results(sweep, sweep_dir)
