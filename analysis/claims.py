@@ -187,7 +187,7 @@ def judge_c3(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
     rule = (f"Over >= {th['min_targets']} AEPO targets, the best mean score is at an interior target and "
             f"its gap to both end targets has a (Bonferroni) CI above {th['min_gap']}; each score is judged "
             f"separately, the verdict follows the headline score.")
-    from analysis.scores import available_keys, score_label
+    from analysis.scores import available_keys, table_score_label
 
     aepo = method_rows(table, "aepo")
     if score is None or aepo.empty:
@@ -198,8 +198,7 @@ def judge_c3(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
         if aepo[key].notna().sum() == 0:
             continue
         v, ev = peak_verdict(target_scores(table, key), th)
-        k = table.get(f"k:{key.split(':')[0]}")
-        label = score_label(key, float(k.max()) if k is not None else None)
+        label = table_score_label(table, key)
         details.append(f"{label}: {v}. {ev}")
         if key == score:
             verdict, headline = v, f"{label}: {ev}"

@@ -32,10 +32,18 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-AEPO_FAMILY = ("aepo", "aepo_no_temp", "aepo_with_negatives")
+from aepo.sweep.results import is_number, read_json
+
+ABLATIONS = ("aepo_no_temp", "aepo_with_negatives")  # the paper's two AEPO ablations
+BASELINES = ("grpo", "entropy_reg", "entropy_adv")  # the paper's baselines
+AEPO_FAMILY = ("aepo", *ABLATIONS)
 # methods that hold an entropy target: the AEPO family and the loss-term controller
 TARGETED = (*AEPO_FAMILY, "entropy_adaptive")
-METHOD_ORDER = ("grpo", "entropy_reg", "entropy_adv", "aepo", "aepo_no_temp", "aepo_with_negatives")
+METHOD_ORDER = (*BASELINES, *AEPO_FAMILY)
+# display names, for tables and figures alike
+METHOD_NAMES = {"grpo": "GRPO", "entropy_reg": "Entropy-Reg", "entropy_adv": "Entropy-Adv", "aepo": "AEPO",
+                "aepo_no_temp": "AEPO w/o temperature", "aepo_with_negatives": "AEPO with negatives",
+                "entropy_adaptive": "Entropy-Adaptive"}
 ID_COLUMNS = ("run_id", "method", "entropy_target", "condition", "seed")
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
 
@@ -81,8 +89,8 @@ def read_run_dir(run_dir: str | Path) -> Run:
         cfg = json.loads((d / "config.json").read_text())
     except json.JSONDecodeError as e:
         raise LoadError(f"{d / 'config.json'}: not valid JSON ({e.msg})") from None
-    result = _read_json(d / "result.json") or {"status": "running"}
-    evals = [s for p in sorted(d.glob("eval*/**/summary.json")) if (s := _read_json(p))]
+    result = read_json(d / "result.json") or {"status": "running"}
+    evals = [s for p in sorted(d.glob("eval*/**/summary.json")) if (s := read_json(p))]
     return Run(d.name, cfg.get("config", cfg), read_metrics(d / "metrics.jsonl"), result, evals)
 
 
@@ -144,7 +152,7 @@ def run_from_wandb(rec: dict[str, Any]) -> Run:
         step = row.get("step", row.get("_step"))
         if step is None:
             continue
-        m = {k: v for k, v in row.items() if not k.startswith("_") and k != "step" and _is_number(v)}
+        m = {k: v for k, v in row.items() if not k.startswith("_") and k != "step" and is_number(v)}
         metrics.append({"step": int(step), **m})
     metrics.sort(key=lambda r: r["step"])
     state = {"finished": "finished", "running": "running", "crashed": "failed",
@@ -159,17 +167,6 @@ def _unwrap(v: Any) -> Any:
     if isinstance(v, dict):
         return {k: _unwrap(x) for k, x in v.items()}
     return v
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 # ---- frames -------------------------------------------------------------------------------
@@ -197,8 +194,9 @@ def run_row(run: Run) -> dict[str, Any]:
 def frames(runs: Iterable[Run]) -> Frames:
     """The three tidy frames of a list of runs (see the module docstring)."""
     runs = list(runs)
-    ids = [{k: r[k] for k in ID_COLUMNS} for r in map(run_row, runs)]
-    runs_df = pd.DataFrame([run_row(r) for r in runs])
+    rows = [run_row(r) for r in runs]
+    ids = [{k: r[k] for k in ID_COLUMNS} for r in rows]
+    runs_df = pd.DataFrame(rows)
     step_rows = [{**i, **m} for run, i in zip(runs, ids) for m in run.metrics]
     steps_df = pd.DataFrame(step_rows) if step_rows else pd.DataFrame(columns=[*ID_COLUMNS, "step"])
     steps_df = steps_df.sort_values(["run_id", "step"]).reset_index(drop=True)

@@ -17,7 +17,7 @@ import pandas as pd
 from analysis import tables as T
 from analysis.claims import THRESHOLDS, Claim, judge_all
 from analysis.load import Frames
-from analysis.scores import available_keys, primary_key, score_label
+from analysis.scores import available_keys, primary_key, score_label, table_score_label
 from analysis.stats import IQM_MIN_RUNS
 from analysis.summary import run_table
 
@@ -34,8 +34,7 @@ def make_tables(frames: Frames, table: pd.DataFrame, score: str | None, out_dir:
             s, measure, p = key.split(":")
             if s != source or p != point:
                 continue
-            k = table.get(f"k:{s}")
-            caption = (f"Accuracy (%) per benchmark: {score_label(key, float(k.max()) if k is not None else None)}; "
+            caption = (f"Accuracy (%) per benchmark: {table_score_label(table, key)}; "
                        f"{STAT_NOTE}; average over benchmarks; difference of means to GRPO in points.")
             out[f"table2_{MEASURE_FILE[measure]}"] = (caption, T.table2(frames.benchmarks, s, measure, p))
     out["ablation_table"] = ("AEPO against its ablations: final entropy (mean of the last 10% of steps), "

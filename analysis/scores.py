@@ -28,6 +28,12 @@ def score_label(key: str, k: float | None = None) -> str:
     return f"{m}, {point} ({SOURCE_NAMES.get(source, source)})"
 
 
+def table_score_label(table: pd.DataFrame, key: str) -> str:
+    """`score_label` with the k of pass@k read off the run table's `k:<source>` column."""
+    k = table.get(f"k:{key.split(':')[0]}")
+    return score_label(key, float(k.max()) if k is not None else None)
+
+
 def run_scores(benchmarks: pd.DataFrame) -> pd.DataFrame:
     """One row per run_id: every available score key as a column (fraction in [0, 1]), plus
     `k:<source>` (the k of pass@k). Scores are the mean over the run's benchmarks."""

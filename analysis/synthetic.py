@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from analysis.load import AEPO_FAMILY, Run
+from analysis.load import ABLATIONS, AEPO_FAMILY, BASELINES, Run
 
 COLLAPSING = ("grpo", "entropy_adv", "aepo_no_temp", "aepo_with_negatives")
 
@@ -76,10 +76,10 @@ def synthetic_study(targets: Sequence[float] = (0.25, 0.5, 0.75, 1.0), seeds: in
     both ablations, `seeds` seeds each."""
     runs = []
     for s in range(seeds):
-        runs += [synthetic_run(m, s, **kw) for m in ("grpo", "entropy_reg", "entropy_adv")]
+        runs += [synthetic_run(m, s, **kw) for m in BASELINES]
         runs += [synthetic_run("aepo", s, t, **kw) for t in targets]
         runs += [synthetic_run(m, s, t, **kw) for t in ablation_targets
-                 for m in ("aepo_no_temp", "aepo_with_negatives")]
+                 for m in ABLATIONS]
     return runs
 
 

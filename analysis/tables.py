@@ -21,13 +21,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.load import METHOD_ORDER, TARGETED
+from analysis.load import ABLATIONS, AEPO_FAMILY, METHOD_NAMES, METHOD_ORDER, TARGETED
 from analysis.stats import difference_ci, interval
 
 TABLE2_METHODS = ("grpo", "entropy_reg", "entropy_adv", "aepo")
-NAMES = {"grpo": "GRPO", "entropy_reg": "Entropy-Reg", "entropy_adv": "Entropy-Adv", "aepo": "AEPO",
-         "aepo_no_temp": "AEPO w/o temperature", "aepo_with_negatives": "AEPO with negatives",
-         "entropy_adaptive": "Entropy-Adaptive"}
 CONTROLLER_NAMES = {"bang_bang": "bang-bang (paper)"}
 
 
@@ -42,7 +39,7 @@ def cell(p: float, lo: float, hi: float, scale: float = 100.0, digits: int = 1, 
 
 
 def row_name(method: str, target: float) -> str:
-    name = NAMES.get(method, method)
+    name = METHOD_NAMES.get(method, method)
     return name if math.isnan(target) else f"{name} H*={target:.2f}"
 
 
@@ -82,12 +79,12 @@ def table2(benchmarks: pd.DataFrame, source: str, measure: str, point: str = "fi
 
 def ablation_table(table: pd.DataFrame, score: str | None) -> pd.DataFrame:
     """AEPO against its ablations, at each target where an ablation ran."""
-    abl = table[table["method"].isin(("aepo_no_temp", "aepo_with_negatives"))]
+    abl = table[table["method"].isin(ABLATIONS)]
     rows = []
     for t in sorted(abl["entropy_target"].dropna().unique()):
         at_t = table[np.isclose(table["entropy_target"].fillna(-1), t)]
         ref = at_t.loc[at_t["method"] == "aepo", score].to_numpy(dtype=float) if score else np.array([])
-        for m, _, g in conditions(at_t, ("aepo", "aepo_no_temp", "aepo_with_negatives")):
+        for m, _, g in conditions(at_t, AEPO_FAMILY):
             s = g[score].to_numpy(dtype=float) if score else np.array([])
             rows.append({"method": row_name(m, t), "seeds": len(g),
                          "final H (nats)": cell(*interval(g["h_final"]), scale=1, digits=2),

@@ -318,11 +318,12 @@ def main() -> None:
             scaling.append(row)
             print(f"scaling {sets}: ours {row['ours-grpo/cpu']:.1f} ms CPU, trl {row['trl-fp32/cpu']:.1f} ms CPU",
                   flush=True)
+    from aepo.sweep.results import entropy_stats  # mean |H - H*| over the 2nd half, the project's definition
+
     curves = {}
     for r in runs:
         curves.setdefault(r["variant"], []).append(r["entropy"])
-    half = args.steps // 2
-    control = {v: statistics.mean(statistics.mean(abs(h - args.target) for h in c[half:]) for c in cs)
+    control = {v: statistics.mean(entropy_stats(c, args.target)["entropy_abs_err"] for c in cs)  # 2nd half
                for v, cs in curves.items() if v != "trl-default"}
     (out / "results.json").write_text(json.dumps({"args": vars(args), "summary": summary, "scaling": scaling,
                                                   "control_error": control, "runs": runs}, indent=1))

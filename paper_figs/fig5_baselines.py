@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.load import BASELINES
 from paper_figs import style
 from paper_figs.curves import target_panels
 
 NAME = "fig5_baselines"
 VALUE = "actor/entropy"
-BASELINES = ("grpo", "entropy_reg", "entropy_adv")
 
 
 def plot(steps: pd.DataFrame):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.load import ABLATIONS
 from paper_figs import style
 from paper_figs.curves import target_panels
 
 NAME = "fig_ablations"
 VALUE = "actor/entropy"
-ABLATIONS = ("aepo_no_temp", "aepo_with_negatives")
 
 
 def plot(steps: pd.DataFrame):

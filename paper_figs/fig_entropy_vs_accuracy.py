@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.scores import MEASURES, available_keys, score_label
+from analysis.scores import MEASURES, available_keys, table_score_label
 from analysis.stats import bootstrap_ci, fit_quadratic, quadratic_peak
 from paper_figs import style
 
@@ -98,8 +98,7 @@ def plot(table: pd.DataFrame, source: str | None = None):
             for j, key in enumerate(row):
                 ax = axes[i, j]
                 vertex = draw_panel(ax, table, key)
-                k = table.get(f"k:{key.split(':')[0]}")
-                ax.set_title(f"{score_label(key, float(k.max()) if k is not None else None)}\n{vertex['note']}",
+                ax.set_title(f"{table_score_label(table, key)}\n{vertex['note']}",
                              fontsize=8)
                 ax.set_ylabel("accuracy (%)")
             for ax in axes[i, len(row):]:

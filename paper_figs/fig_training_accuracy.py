@@ -13,12 +13,12 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from analysis.load import ABLATIONS, BASELINES
 from paper_figs import style
 from paper_figs.curves import conditions, curve, seeds_note, smoothing_window
 
 NAME = "fig_training_accuracy"
 TRAIN = "critic/score/mean"
-ABLATIONS = ("aepo_no_temp", "aepo_with_negatives")
 
 
 def val_key(steps: pd.DataFrame) -> str | None:
@@ -30,7 +30,7 @@ def groups(steps: pd.DataFrame) -> list[tuple[str, list[tuple[str, float]]]]:
     """(column title, conditions) of each non-empty column."""
     conds = conditions(steps)
     abl_targets = {t for m, t in conds if m in ABLATIONS}
-    cols = [("baselines", [(m, t) for m, t in conds if m in ("grpo", "entropy_reg", "entropy_adv")]),
+    cols = [("baselines", [(m, t) for m, t in conds if m in BASELINES]),
             ("AEPO at each target", [(m, t) for m, t in conds if m in ("grpo", "aepo")]),
             ("ablations", [(m, t) for m, t in conds if m == "grpo" or m in ABLATIONS
                            or (m == "aepo" and t in abl_targets)])]

@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from analysis.load import METHOD_NAMES
+from analysis.tables import row_name as condition_label  # noqa: F401  (figures label conditions as tables do)
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a display
@@ -25,14 +28,7 @@ METHOD_COLORS = {
     "aepo_no_temp": "#CC79A7",
     "aepo_with_negatives": "#D55E00",
 }
-METHOD_LABELS = {
-    "grpo": "GRPO",
-    "entropy_reg": "Entropy-Reg",
-    "entropy_adv": "Entropy-Adv",
-    "aepo": "AEPO",
-    "aepo_no_temp": "AEPO w/o temperature",
-    "aepo_with_negatives": "AEPO with negatives",
-}
+METHOD_LABELS = METHOD_NAMES
 TARGET_LINE = {"color": "#555555", "linestyle": (0, (4, 3)), "linewidth": 1.2, "zorder": 1}
 BAND_ALPHA = 0.2
 ENTROPY_LABEL = "entropy H (nats)"
@@ -93,10 +89,6 @@ def condition_color(method: str, target: float, targets: Sequence[float]) -> tup
     return shade(method_color(method), ts.index(target), len(ts))
 
 
-def condition_label(method: str, target: float) -> str:
-    return method_label(method) if math.isnan(target) else f"{method_label(method)} H*={target:.2f}"
-
-
 def draw_band(ax, band, color, label: str | None = None, **kw):
     """Mean curve and its CI band (band: analysis.stats.curve_band frame)."""
     (line,) = ax.plot(band["step"], band["point"], color=color, label=label, **kw)
@@ -118,10 +110,6 @@ def empty_panel(ax, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#777777")
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def n_seeds_note(n: int) -> str:
-    return f"mean over {n} seeds, 95% bootstrap band" if n > 1 else "single seed: no band"
 
 
 def save(fig, out_dir: str | Path, name: str) -> list[Path]:
