@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +29,7 @@ _ANSWER = re.compile(r"^\s*(\d{1,4})\+(\d{1,4})\s*$")
 
 @dataclass(frozen=True)
 class TinyLabSpec:
-    """How a tiny-lab model is built. Its hash names the cache entry."""
+    """How a tiny-lab start is built (`build`); the shipped weights are its output on one machine."""
 
     n_min: int = 10  # smallest N
     n_max: int = 99  # largest N
@@ -47,9 +44,6 @@ class TinyLabSpec:
     pretrain_lr: float = 3e-3
     seed: int = 1234
     version: int = 1  # bump when the recipe changes
-
-    def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
 
 
 SPECS = {
@@ -153,31 +147,60 @@ def pretrain(model: torch.nn.Module, tokenizer, spec: TinyLabSpec, log=print) ->
     model.eval()
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("AEPO_CACHE", Path.home() / ".cache" / "aepo"))
+# ---- the shipped starts --------------------------------------------------------------------
+# The weights of every named start ship inside the package (about 0.4 MB each) with a SHA-256 of
+# every file in `MANIFEST`: floating-point reductions differ between machines and thread counts,
+# so a recipe rebuilt elsewhere need not give these bits, and every study must start from the same
+# model. `python -m aepo.tasks.tinylab build NAME --out DIR` reruns the recipe (one torch thread)
+# and says whether it reproduced the shipped file.
+SHIPPED = Path(__file__).with_name("tinylab_models")
+MANIFEST = "MANIFEST.json"
+
+
+def shipped_path(name: str) -> Path:
+    """The package directory of a named start (a Hugging Face model directory)."""
+    return SHIPPED / name
+
+
+def file_digests(model_dir: Path) -> dict[str, str]:
+    """{file name: sha256} of every file of a model directory but the manifest."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(model_dir).iterdir()) if p.is_file() and p.name != MANIFEST}
 
 
 def tiny_model_path(name: str = "tiny", log=print) -> Path:
-    """Build (once) and return the directory of a tiny-lab model; safe under concurrent callers."""
-    spec = SPECS[name]
-    target = cache_root() / f"tinylab-{name}-{spec.key()}"
-    if (target / "tinylab.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    log(f"building tiny-lab model '{name}' in {target} (once; cached afterwards)")
-    tokenizer = build_tokenizer()
-    model = build_model(spec, tokenizer)
-    with torch.random.fork_rng():
-        pretrain(model, tokenizer, spec, log=log)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "tinylab.json").write_text(json.dumps({"name": name, **asdict(spec)}, indent=2))
-    try:
-        tmp.rename(target)
-    except OSError:  # another process finished first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+    """The directory of a named tiny-lab start: the shipped copy, checked against its manifest."""
+    if name not in SPECS:
+        raise KeyError(name)
+    target = shipped_path(name)
+    manifest = target / MANIFEST
+    if not manifest.is_file():
+        from aepo.config import ConfigError
+
+        raise ConfigError(f"the tiny-lab start '{name}' is missing from {target}: reinstall aepo "
+                          f"or rebuild it with `python -m aepo.tasks.tinylab build {name} --out {target}`")
     return target
+
+
+def build(name: str, out: Path, log=print) -> dict[str, str]:
+    """Rerun a start's recipe into `out` (one torch thread); returns the file digests."""
+    spec = SPECS[name]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        tokenizer = build_tokenizer()
+        model = build_model(spec, tokenizer)
+        with torch.random.fork_rng():
+            pretrain(model, tokenizer, spec, log=log)
+    finally:
+        torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "tinylab.json").write_text(json.dumps({"name": name, **asdict(spec)}, indent=2) + "\n")
+    digests = file_digests(out)
+    (out / MANIFEST).write_text(json.dumps(digests, indent=2) + "\n")
+    return digests
 
 
 def load_spec(model_dir: str | Path) -> TinyLabSpec | None:
@@ -188,3 +211,26 @@ def load_spec(model_dir: str | Path) -> TinyLabSpec | None:
     d = json.loads(p.read_text())
     d.pop("name", None)
     return TinyLabSpec(**d)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m aepo.tasks.tinylab build NAME --out DIR`: rebuild a shipped start and compare."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m aepo.tasks.tinylab", description=main.__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="rerun a start's recipe into --out and compare with the shipped files")
+    b.add_argument("name", choices=sorted(SPECS))
+    b.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    digests = build(args.name, args.out)
+    shipped = json.loads((shipped_path(args.name) / MANIFEST).read_text()) if \
+        (shipped_path(args.name) / MANIFEST).is_file() else {}
+    same = digests.get("model.safetensors") == shipped.get("model.safetensors")
+    print(f"{args.out}: model.safetensors {digests['model.safetensors'][:16]}; shipped "
+          f"{shipped.get('model.safetensors', 'none')[:16]}: {'identical' if same else 'DIFFERENT'}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
