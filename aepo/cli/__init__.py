@@ -8,6 +8,17 @@ from aepo.cli import train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Run, sweep, evaluate and analyse entropy-controlled RL fine-tuning (AEPO).")
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of failures (or set AEPO_DEBUG=1).")) -> None:
+    import os
+
+    from aepo.cli.common import DEBUG_ENV
+
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
 app.command("train", help=train.__doc__)(train.train_command)
 
 for _name in ("sweep", "eval", "plot"):

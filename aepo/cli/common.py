@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, NoReturn
@@ -9,9 +10,26 @@ from typing import Any, NoReturn
 import typer
 
 
+DEBUG_ENV = "AEPO_DEBUG"  # set (or pass `aepo --debug`) to see tracebacks
+
+
+def debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr and exit `code` (2: bad input; 1: the work itself failed)."""
+    message = " ".join(str(message).split())  # one line, whatever the message held
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def crashed(e: BaseException, what: str) -> NoReturn:
+    """An unexpected failure: one line naming it (exit 1); the traceback only with --debug."""
+    if debug():
+        raise e
+    first = str(e).splitlines()[0] if str(e) else ""
+    fail(f"{what}: {type(e).__name__}: {first} (rerun with aepo --debug for the traceback)", code=1)
 
 
 class StepProgress:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from aepo.cli.common import StepProgress, fail
+from aepo.cli.common import StepProgress, crashed, fail
 from aepo.config import AlgoConfig, OptimConfig, RolloutConfig, RunConfig, field_help
 
 
@@ -16,8 +16,9 @@ def _h(cls, name: str) -> str:
 
 
 def train_command(
-    method: Annotated[str, typer.Option(help=_h(AlgoConfig, "method"))] = "aepo",
-    model: Annotated[str, typer.Option(help="'tiny', 'tiny-weak', or a Hugging Face model directory.")] = "tiny",
+    method: Annotated[Optional[str], typer.Option(help=_h(AlgoConfig, "method") + " [default: aepo]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="'tiny', 'tiny-weak', or a Hugging Face model directory "
+                                                 "[default: tiny].")] = None,
     entropy_target: Annotated[Optional[float], typer.Option(help=_h(AlgoConfig, "entropy_target"))] = None,
     alpha: Annotated[Optional[float], typer.Option(help=_h(AlgoConfig, "alpha"))] = None,
     mode: Annotated[Optional[str], typer.Option(help=_h(AlgoConfig, "mode"))] = None,
@@ -37,7 +38,11 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its checkpoint.")] = False,
     dry_run: Annotated[bool, typer.Option(help="--backend verl: print the verl command line and exit.")] = False,
 ) -> None:
-    """Train one run: GRPO, AEPO or a baseline, on the tiny lab or a real model."""
+    """Train one run: GRPO, AEPO or a baseline, on the tiny lab or a real model.
+
+    Precedence: an option given here, then --set, then --config, then the defaults of
+    aepo/config.py (an option left out decides nothing). A run that fails exits 1 with one line.
+    """
     from aepo.config import ConfigError, load_config_file, parse_set_option
 
     explicit = {
@@ -46,6 +51,7 @@ def train_command(
         "rollout.prompts_per_step": prompts_per_step, "rollout.group_size": group_size, "steps": steps,
         "seed": seed, "out": str(out) if out else None, "backend": backend, "wandb": wandb,
     }
+    cfg = RunConfig()
     try:
         cfg = RunConfig.from_dict(load_config_file(config)) if config else RunConfig()
         cfg = cfg.with_overrides(parse_set_option(set_ or []))
@@ -68,5 +74,11 @@ def train_command(
         fail(str(e))
     except ModuleNotFoundError as e:
         fail(f"missing dependency '{e.name}'")
+    except KeyboardInterrupt:
+        fail(f"interrupted: run the same command with --resume to continue {cfg.out}", code=130)
+    except Exception as e:  # the trainer recorded the failure in result.json before re-raising
+        crashed(e, f"training {cfg.out} failed (record: {Path(cfg.out) / 'result.json'})")
     summary = {k: v for k, v in result.items() if k.startswith(("final/", "best/")) or k in ("status", "wall_time_s")}
     typer.echo(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+    if result.get("status") != "finished":
+        fail(f"run {cfg.out} {result.get('status')}: {result.get('error')}", code=1)

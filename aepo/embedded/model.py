@@ -35,7 +35,9 @@ def resolve_model_dir(name: str, log=print) -> str:
 
 def load_model(name_or_path: str, dtype: str, device: torch.device):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bars on stderr: errors stay one line there
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
