@@ -23,6 +23,7 @@ VERL_ONLY_METHODS = ("clip_cov", "kl_cov")
 EMBEDDED_ONLY_METHODS = ("entropy_adaptive",)
 CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
+REINFORCE_NORMS = ("all_samples", "kept")
 EXTRA_LAYOUTS = ("additional", "in_place")
 LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
 BACKENDS = ("embedded", "verl")
@@ -76,15 +77,26 @@ class OptimConfig:
     loss_agg_mode: str = _f("seq-mean-token-mean",
                             "seq-mean-token-mean (paper: per-response token mean, then mean over "
                             "responses) | token-mean (mean over all tokens of the batch).")
-    num_minibatches: int = _f(1, "Optimizer steps per rollout batch (1 = strictly on-policy).")
+    num_minibatches: int = _f(1, "Optimizer steps per rollout batch (1 = strictly on-policy). Each minibatch "
+                              "holds its share of the main rows and of the REINFORCE rows, normalised by the "
+                              "whole batch's counts, so at ratio 1 the minibatch gradients average to the "
+                              "full-batch gradient (aepo/core/assembly.py `minibatches`).")
+    dual_clip_c: float | None = _f(None, "Dual-clip bound c > 1 on negative advantages (Ye et al. 2020, "
+                                   "arXiv 1912.09729): loss <= -c A where A < 0. None: off (the paper's PPO-clip "
+                                   "formula); the reference code (EasyR1) and verl use c = 3.")
 
 
 @dataclass
 class AlgoConfig:
     method: str = _f("aepo", "One of: " + ", ".join(METHODS) + ".")
-    mode: str = _f("add", "AEPO mode. add: paper Eq. 2 (GRPO loss + alpha * REINFORCE on the kept "
-                   "samples); replace: the reference code (kept samples replace the first K rows of the "
-                   "main batch, K = alpha * rows).")
+    mode: str = _f("add", "AEPO mode. add: paper Eq. 2, GRPO loss + alpha * REINFORCE on the kept (right) "
+                   "temperature samples, normalised as `reinforce_norm` says; replace: the reference code "
+                   "(kept samples replace the first K rows of the main batch, K = alpha * rows).")
+    reinforce_norm: str = _f("all_samples", "add mode: what the REINFORCE term is averaged over. all_samples: "
+                             "every temperature sample, right or not (paper Eq. 2 read as an estimator: each "
+                             "right sample weighs alpha / N_x, so the term's weight grows with the share of "
+                             "right answers) | kept: the kept samples only (total weight alpha whatever that "
+                             "share; the toolkit before issue 12). Choice measured in issue 12.")
     alpha: float = _f(2.0, "alpha >= 0. add mode: weight of the REINFORCE term (Eq. 2; tiny lab 2.0, "
                       "the smallest weight that held 0.5 nats in issue-2 trials). replace mode: K / "
                       "main-batch size (reference: 60/2560 = 0.023; <= 1).")
@@ -121,7 +133,8 @@ class AlgoConfig:
     halve_when_lowering: bool = _f(True, "replace mode: K is halved when T < 1 (reference code).")
     entropy_coef: float = _f(0.03, "Entropy-Reg lambda (loss - lambda * H; paper: 0.03).")
     adv_beta: float = _f(0.4, "Entropy-Adv beta (Cheng et al. 2025; paper: 0.4).")
-    adv_kappa: float = _f(2.0, "Entropy-Adv kappa > 0 (paper: 2).")
+    adv_kappa: float = _f(2.0, "Entropy-Adv kappa > 1 (paper: 2; Cheng et al. 2025 require kappa > 1, so the "
+                          "bonus |A| / kappa never flips an advantage's sign).")
 
 
 @dataclass
@@ -208,7 +221,11 @@ class RunConfig:
              f"alpha is K / batch in replace mode and must be <= 1, got {a.alpha}"),
             (0 < a.extra_prompt_fraction <= 1, f"extra_prompt_fraction must be in (0, 1], got {a.extra_prompt_fraction}"),
             (a.entropy_coef >= 0, f"entropy_coef must be >= 0, got {a.entropy_coef}"),
-            (a.adv_beta >= 0 and a.adv_kappa > 0, "Entropy-Adv needs beta >= 0 and kappa > 0"),
+            (a.adv_beta >= 0 and a.adv_kappa > 1, f"Entropy-Adv needs beta >= 0 and kappa > 1 (kappa <= 1 can "
+             f"flip an advantage's sign), got beta {a.adv_beta}, kappa {a.adv_kappa}"),
+            (a.reinforce_norm in REINFORCE_NORMS,
+             f"unknown reinforce_norm '{a.reinforce_norm}' (choose from {', '.join(REINFORCE_NORMS)})"),
+            (o.dual_clip_c is None or o.dual_clip_c > 1, f"dual_clip_c must be > 1 (or null: off), got {o.dual_clip_c}"),
             (r.prompts_per_step >= 1 and r.group_size >= 2, "need prompts_per_step >= 1 and group_size >= 2"),
             (r.max_new_tokens >= 1, "max_new_tokens must be >= 1"),
             (r.temperature > 0, "rollout temperature must be > 0"),
@@ -236,8 +253,12 @@ class RunConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
-        if self.derived()["extra_prompts"] >= r.prompts_per_step and a.extra_layout == "in_place" and uses_extra_samples(a.method):
+        d = self.derived()
+        if d["extra_prompts"] >= r.prompts_per_step and a.extra_layout == "in_place" and uses_extra_samples(a.method):
             raise ConfigError("in_place layout needs extra_prompt_fraction * prompts_per_step < prompts_per_step")
+        if o.num_minibatches > d["main_rows"]:
+            raise ConfigError(f"num_minibatches ({o.num_minibatches}) exceeds the {d['main_rows']} main rows of a "
+                              "step: every minibatch needs main rows")
         return self
 
     def derived(self) -> dict[str, int]:

@@ -26,8 +26,11 @@ def entropy_shaped_advantages(
     """Entropy-Adv (Cheng et al. 2025, "Reasoning with Exploration: An Entropy Perspective").
 
     advantages: (B, T) per-token advantages; token_entropy: (B, T). Returns (B, T).
-    The bonus is clipped by |A| / kappa, so it never flips an advantage's sign and is 0 where A = 0.
+    The bonus is clipped by |A| / kappa, so with kappa > 1 (the paper's condition) it never flips
+    an advantage's sign, and it is 0 where A = 0.
     """
+    if not kappa > 1:
+        raise ValueError(f"Entropy-Adv needs kappa > 1, got {kappa}")
     # A_shaped = A + min(beta * sg[H_t], |A| / kappa)
     bonus = torch.minimum(beta * token_entropy.detach(), advantages.abs() / kappa)
     return advantages + bonus

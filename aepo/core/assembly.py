@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from aepo.core.advantages import grpo_advantages
+from aepo.core.controller import Decision
 
 # The reference code keeps extra samples whose GRPO advantage exceeds this (binary reward:
 # the right answers of groups that are not all right).
@@ -86,3 +87,55 @@ def assemble_aepo_batch(
         raise ValueError(f"unknown AEPO mode '{mode}'")
     return Splice(rows=rows.long(), advantages=adv, reinforce=reinforce,
                   num_kept=int(kept.shape[0]), num_used=int(used))
+
+
+# ---- one decision, one budget (both backends) ---------------------------------------------------
+@dataclass(frozen=True)
+class Budget:
+    """What a controller decision allows this step (aepo/core/controller.py `Decision`)."""
+
+    alpha: float  # add mode: the REINFORCE weight alpha_eff = strength * alpha
+    k_max: int  # replace mode: at most K_max = round(strength * alpha * B_m) rows replaced
+
+
+def step_budget(decision: Decision, alpha: float, main_rows: int) -> Budget:
+    """The regularisation budget of one step. The strength scales the weight, never the number
+    of temperature samples: every step samples all f * P extra prompts (both backends)."""
+    return Budget(alpha=alpha * decision.strength, k_max=int(round(decision.strength * alpha * main_rows)))
+
+
+# ---- minibatches and their normalisers -------------------------------------------------------------
+@dataclass(frozen=True)
+class Denominators:
+    """Normalisers of the loss terms over the WHOLE update batch (see `losses.agg_loss`)."""
+
+    main: float  # GRPO term: update rows not flagged REINFORCE (seq-mean) or their tokens (token-mean)
+    reinforce: float  # REINFORCE term: all N_x temperature samples or the kept ones (or their tokens)
+
+    def per_minibatch(self, n: int) -> "Denominators":
+        return Denominators(self.main / n, self.reinforce / n)
+
+
+def loss_denominators(mask: torch.Tensor, reinforce: torch.Tensor, agg_mode: str, reinforce_norm: str,
+                      extra_mask: torch.Tensor) -> Denominators:
+    """mask: (B_u, T) update rows; reinforce: (B_u,) bool; extra_mask: (B_x, T) every temperature
+    sample, kept or not. reinforce_norm 'all_samples' divides the REINFORCE term by all N_x samples
+    (Eq. 2's estimator: E over o ~ pi^T), 'kept' by the kept ones."""
+    rf = reinforce.bool()
+    pool = extra_mask if reinforce_norm == "all_samples" else mask[rf]
+    if agg_mode == "seq-mean-token-mean":
+        main, rest = float((~rf).sum()), float(pool.shape[0])
+    else:  # token-mean
+        main, rest = float(mask[~rf].sum()), float(pool.sum())
+    return Denominators(max(main, 1.0), max(rest, 1.0))
+
+
+def minibatches(reinforce: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """Row indices of n minibatches of an update batch, each with its share of the GRPO rows and
+    of the REINFORCE rows (in their order). reinforce: (B_u,) bool. With the whole batch's
+    `Denominators` divided by n, the mean over minibatches of their losses (and, at ratio 1,
+    of their gradients) is the full-batch loss: each minibatch estimates the full gradient, as a
+    PPO minibatch does, and a step without REINFORCE rows is plain GRPO's minibatching."""
+    main = torch.nonzero(~reinforce.bool()).flatten().tensor_split(n)
+    rf = torch.nonzero(reinforce.bool()).flatten().tensor_split(n)
+    return [torch.cat([m, r]) for m, r in zip(main, rf)]

@@ -15,7 +15,7 @@ class Decision:
     temperature: float  # T of the extra samples
     raising: bool  # True: entropy is below target and the samples should raise it
     # multiple of the regularization budget (alpha, K_max) to use: bang-bang 1, pi in [0, 1],
-    # pi_alpha in [0, s_max]; the share of prompts sampled at T is min(1, strength) * f
+    # pi_alpha in [0, s_up] (aepo.core.assembly.step_budget); every step samples all f * P prompts at T
     strength: float = 1.0
     saturated: bool = False  # the controller has sat at a bound for `saturation_steps` steps
 
@@ -34,6 +34,23 @@ class Decision:
 
 # What a method without temperature samples logs under controller/ (nothing sampled at T != 1).
 NO_DECISION = Decision(temperature=1.0, raising=False, strength=0.0, saturated=False)
+
+
+class FixedBudget:
+    """No feedback: the extra samples at T = 1 and the whole budget every step (the paper's
+    no-temperature ablation, arXiv 2510.08141 Sec. 5: only the sampling distribution changes, so
+    nothing may lean on the entropy either)."""
+
+    decision = Decision(temperature=1.0, raising=True, strength=1.0)
+
+    def update(self, measured_entropy: float) -> Decision:
+        return self.decision
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
 
 class BangBangController:
@@ -64,56 +81,10 @@ class BangBangController:
         self.decision = Decision(**state["decision"])
 
 
-class PIController:
-    """Proportional-integral control of AEPO's strength (issue 8; not in the paper).
-
-    With the error e_t = H_target - H_t (nats; > 0 means entropy must rise):
-
-        I_t = clip(I_{t-1} + k_i * e_t, -1, 1)        (integral, clamped: anti-windup)
-        u_t = clip(k_p * e_t + I_t, -1, 1)
-        T   = T_high if u_t > 0 else T_low             (direction, as the paper's switch)
-        strength = |u_t|                               (share of K_max / alpha used)
-
-    The integral term removes the steady-state error a fixed-strength switch leaves when the
-    task keeps sharpening the policy (accuracy climbing); the clamp keeps it from winding up
-    while the output is saturated. When |u| = 1 for `saturation_steps` steps in a row the
-    target is out of reach with this budget: `saturated` is set (and the trainer warns once).
-    """
-
-    def __init__(self, target: float, t_high: float, t_low: float, k_p: float = 2.0, k_i: float = 0.05,
-                 saturation_steps: int = 50):
-        self.target, self.t_high, self.t_low = target, t_high, t_low
-        self.k_p, self.k_i, self.saturation_steps = k_p, k_i, saturation_steps
-        self.integral = 0.0
-        self.bound, self.steps_at_bound = 0, 0
-        self.last_entropy: float | None = None
-        self.decision = Decision(temperature=t_high, raising=True, strength=1.0)
-
-    def update(self, measured_entropy: float) -> Decision:
-        self.last_entropy = float(measured_entropy)
-        e = self.target - self.last_entropy
-        self.integral = min(1.0, max(-1.0, self.integral + self.k_i * e))
-        u = min(1.0, max(-1.0, self.k_p * e + self.integral))
-        bound = 1 if u >= 1.0 else -1 if u <= -1.0 else 0  # which bound the output sits at
-        self.steps_at_bound = (self.steps_at_bound + 1 if bound == self.bound else 1) if bound else 0
-        self.bound = bound
-        self.decision = Decision(temperature=self.t_high if u > 0 else self.t_low, raising=u > 0,
-                                 strength=abs(u), saturated=self.steps_at_bound >= self.saturation_steps)
-        return self.decision
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"last_entropy": self.last_entropy, "integral": self.integral,
-                "bound": self.bound, "steps_at_bound": self.steps_at_bound, "decision": asdict(self.decision)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.last_entropy, self.integral = state["last_entropy"], state["integral"]
-        self.bound, self.steps_at_bound = state["bound"], state["steps_at_bound"]
-        self.decision = Decision(**state["decision"])
-
-
 class PIAlphaController:
     """Proportional-integral control of the REINFORCE weight, past the paper's budget when
-    entropy must rise (issue 8; not in the paper).
+    entropy must rise (issue 8; not in the paper). With s_up = s_down = 1 and gentler gains it is
+    the `pi` controller: the same law within the paper's budget.
 
     The plant: the batch entropy H_t drifts down by itself (GRPO sharpens the policy, fastest
     while accuracy climbs) and the temperature samples move it by roughly b * u per step, b a
@@ -129,7 +100,7 @@ class PIAlphaController:
         u_t = clip(k_p * e_t + I_t, -s_down, s_up)
         T   = T_high if u_t > 0 else T_low                (direction, as the paper's switch)
         strength = |u_t|: alpha_eff = strength * alpha (add mode), K_max = strength * alpha * B
-                   (replace mode); min(1, strength) of the f * P extra prompts are sampled at T
+                   (replace mode); all f * P extra prompts are sampled at T (step_budget)
 
     u = +-1 is the paper's budget. The bounds are asymmetric on purpose: entropy falls by itself
     (GRPO), and a REINFORCE term many times alpha crowds the GRPO gradient out of the clipped
@@ -226,8 +197,8 @@ def make_controller(kind: str, target: float, t_high: float, t_low: float, k_p: 
     """A controller by name; k_p, k_i are the `pi` gains, alpha_* the `pi_alpha` ones."""
     if kind == "bang_bang":
         return BangBangController(target, t_high, t_low)
-    if kind == "pi":
-        return PIController(target, t_high, t_low, k_p, k_i, saturation_steps)
+    if kind == "pi":  # the pi_alpha law within the paper's budget, with its own gains
+        return PIAlphaController(target, t_high, t_low, k_p, k_i, 1.0, 1.0, saturation_steps)
     if kind == "pi_alpha":
         return PIAlphaController(target, t_high, t_low, alpha_kp, alpha_ki, alpha_max_scale,
                                  alpha_max_scale_lowering, saturation_steps)
@@ -235,7 +206,13 @@ def make_controller(kind: str, target: float, t_high: float, t_low: float, k_p: 
 
 
 def controller_from_config(algo) -> Any:
-    """The controller an `aepo.config.AlgoConfig` names, with its gains (any backend)."""
+    """The controller an `aepo.config.AlgoConfig` names, with its gains (any backend); the
+    no-temperature ablation runs without one, at the fixed budget."""
+    from aepo.core.methods import METHODS
+
+    spec = METHODS.get(algo.method)  # (verl's own losses have no entry: they sample no extras)
+    if spec is not None and spec.extra_at_t1:
+        return FixedBudget()
     return make_controller(algo.controller, algo.entropy_target, algo.t_high, algo.t_low, algo.pi_kp, algo.pi_ki,
                            algo.saturation_steps, alpha_kp=algo.alpha_kp, alpha_ki=algo.alpha_ki,
                            alpha_max_scale=algo.alpha_max_scale,

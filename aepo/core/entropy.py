@@ -16,8 +16,9 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
 def entropy_from_logprobs(logp: torch.Tensor) -> torch.Tensor:
     """The same from log-probabilities already computed (hot paths reuse their log_softmax)."""
-    # H = -sum_v pi(v) log pi(v)
-    return -(logp.exp() * logp).sum(-1)
+    # H = -sum_v pi(v) log pi(v), with 0 log 0 = 0 (a masked-out token has log p = -inf)
+    p = logp.exp()
+    return -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:

@@ -26,7 +26,8 @@ import torch
 
 from aepo.config import ConfigError, RunConfig
 from aepo.core.advantages import grpo_advantages
-from aepo.core.assembly import Splice, assemble_aepo_batch
+from aepo.core.assembly import (Denominators, Splice, assemble_aepo_batch, loss_denominators, minibatches,
+                                step_budget)
 from aepo.core.controller import NO_DECISION, AdaptiveEntropyCoef, controller_from_config
 from aepo.core.entropy import batch_entropy, entropy_from_logprobs, sampled_logprob_estimate, sequence_mean
 from aepo.core.losses import LossBatch, LossConfig
@@ -125,7 +126,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     spec, d = METHODS[cfg.algo.method], cfg.derived()
     loss_cfg = LossConfig(clip_eps=cfg.optim.clip_eps, agg_mode=cfg.optim.loss_agg_mode, alpha=cfg.algo.alpha,
                           entropy_coef=cfg.algo.entropy_coef, adv_beta=cfg.algo.adv_beta,
-                          adv_kappa=cfg.algo.adv_kappa)
+                          adv_kappa=cfg.algo.adv_kappa, dual_clip_c=cfg.optim.dual_clip_c)
     # fused: one kernel for all parameters instead of a Python loop over them (issue 7; same math,
     # rounding differs from the loop by ~1e-8)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
@@ -152,6 +153,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
     eos = stop_ids(model, tok)
     done, t_start, status, error = start, time.time(), "failed", None
+    # dirty: the model, optimizer or controller have moved past step `done` (a step's update ran
+    # but its record is not written yet); such a state is never saved under the label `done`
+    dirty = False
     warned_saturation = False
 
     def save(step_done: int) -> None:
@@ -168,13 +172,12 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             # -- 1. prompts and the plan of one sampling call
             picks = rng.sample(range(len(task.train)), min(P, len(task.train)))
             decision = controller.decision
-            # min(1, strength) of the f*P prompts get extra groups (bang-bang: all f*P)
-            n_x = int(round(min(1.0, decision.strength) * d["extra_prompts"])) if spec.extra_samples else 0
+            n_x = d["extra_prompts"]  # every step samples all f * P extra prompts (0 without extras)
             if cfg.algo.extra_layout == "in_place":
                 main_p, extra_p = picks[: len(picks) - n_x], picks[len(picks) - n_x:]
             else:
                 main_p, extra_p = picks, picks[:n_x]
-            t_extra = 1.0 if spec.extra_at_t1 else decision.temperature
+            t_extra = decision.temperature  # (the no-temperature ablation's fixed budget: 1.0)
             rows = [p for p in main_p for _ in range(G)] + [p for p in extra_p for _ in range(G)]
             temps = torch.tensor([cfg.rollout.temperature] * (len(main_p) * G) + [t_extra] * (len(extra_p) * G))
             # -- 2. one generation call, per-row temperature
@@ -190,11 +193,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             b_m = len(main_p) * G
             main_adv = grpo_advantages(rewards[:b_m], G)
             # the controller's strength scales the regularization budget (bang-bang: always 1)
-            step_cfg = dataclasses.replace(loss_cfg, alpha=loss_cfg.alpha * decision.strength)
+            budget = step_budget(decision, cfg.algo.alpha, b_m)
+            step_cfg = dataclasses.replace(loss_cfg, alpha=budget.alpha)
             if spec.extra_samples:
-                k_max = int(round(decision.strength * cfg.algo.alpha * b_m))  # K_max = alpha * B_main
-                # (b_m varies with the strength in the in_place layout, so K_max is per step)
-                splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, k_max,
+                splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, budget.k_max,
                                              decision.raising, spec.keep_negatives, cfg.algo.halve_when_lowering)
             else:
                 splice = plain_splice(main_adv)
@@ -207,7 +209,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             # -- 5. update
             model.train()
             upd = roll.select(splice.rows)
-            metrics = update(model, optimizer, spec.loss, step_cfg, upd, splice, cfg, device)
+            denoms = loss_denominators(upd.response_mask, splice.reinforce, cfg.optim.loss_agg_mode,
+                                       cfg.algo.reinforce_norm, roll.response_mask[b_m:])
+            dirty = True
+            metrics = update(model, optimizer, spec.loss, step_cfg, upd, splice, denoms, cfg, device)
             controller.update(h_main)
             coef_ctrl.update(h_main)
             if controller.decision.saturated and not warned_saturation and spec.extra_samples:
@@ -240,7 +245,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             logger.log(record)
             if progress:
                 progress(step, cfg.steps, record)
-            done = step
+            done, dirty = step, False
             if cfg.save_every and step % cfg.save_every == 0:
                 save(step)
         status = "finished"
@@ -251,8 +256,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
         error = f"{type(e).__name__}: {e}"
         raise
     finally:
-        if done > start or status == "finished":
-            save(done)
+        if not dirty and (done > start or status == "finished"):
+            save(done)  # (a dirty state is dropped: --resume reruns its step from the last checkpoint)
         result = summarize(out, cfg, status, error, done, wall_before + time.time() - t_start)
         write_json_atomic(out / "result.json", result)
         logger.close(result)
@@ -260,9 +265,11 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
 
 
 def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice: Splice,
-           cfg: RunConfig, device) -> dict[str, float]:
-    """PPO-clip update(s) on the spliced rows. With one minibatch this is strictly on-policy."""
-    chunks = torch.arange(upd.response_ids.shape[0]).chunk(cfg.optim.num_minibatches)
+           denoms: Denominators, cfg: RunConfig, device) -> dict[str, float]:
+    """PPO-clip update(s) on the spliced rows. With one minibatch this is strictly on-policy; with
+    several, each holds its share of both loss terms (aepo.core.assembly.minibatches)."""
+    chunks = minibatches(splice.reinforce, cfg.optim.num_minibatches)
+    share = denoms.per_minibatch(len(chunks))
     metrics: dict[str, float] = {}
     for idx in chunks:
         part = upd.select(idx).to(device)
@@ -274,6 +281,8 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
             mask=part.response_mask.float(),
             token_entropy=entropy_from_logprobs(logp_all),
             reinforce=splice.reinforce[idx].to(device),
+            main_denom=share.main,
+            reinforce_denom=share.reinforce,
         )
         loss, m = loss_fn(batch, loss_cfg)
         optimizer.zero_grad(set_to_none=True)
