@@ -168,16 +168,20 @@ def load_benchmark(name: str, data_dir: str | Path | None = None, model_dir: str
 
 
 def tinylab_spec_for(model_dir: str | Path):
-    """The TinyLabSpec of a tiny-lab model dir (its tinylab.json), or of a run checkpoint whose
+    """The TinyLabSpec of a tiny-lab model dir (its tinylab.json), or of a run's checkpoint (an
+    embedded `RUN/checkpoint`, a verl `RUN/checkpoints/global_step_N/actor/huggingface`) whose
     run's config.json names the tiny-lab model it started from; None otherwise."""
     from aepo.tasks.tinylab import load_spec
 
     model_dir = Path(model_dir)
     spec = load_spec(model_dir)
-    run_config = model_dir.parent / "config.json"
-    if spec is None and model_dir.name == "checkpoint" and run_config.is_file():
-        start = json.loads(run_config.read_text()).get("model_dir")
-        spec = load_spec(start) if start else None
+    for run_dir in list(model_dir.parents)[:4] if spec is None else []:
+        try:
+            start = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("model_dir")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if start:
+            return load_spec(start)
     return spec
 
 

@@ -37,13 +37,36 @@ def format_prompt(template: str, problem: str) -> str:
 
 
 def resolve_model_dir(path_or_run_dir: str | Path) -> Path:
-    """A HF model directory as is, or a training run directory's `checkpoint/`."""
+    """A HF model directory as is; an embedded run directory's `checkpoint/`; a verl run's last
+    `checkpoints/global_step_N/actor/huggingface` (the toolkit asks verl to save it there)."""
     p = Path(path_or_run_dir)
     if (p / CHECKPOINT / "config.json").is_file():
         return p / CHECKPOINT
-    if (p / "config.json").is_file():
+    verl_root = p / "checkpoints"
+    if (verl_root / "latest_checkpointed_iteration.txt").is_file():
+        step = (verl_root / "latest_checkpointed_iteration.txt").read_text().strip()
+        actor = verl_root / f"global_step_{step}" / "actor"
+        hf = actor / "huggingface"
+        if any(hf.glob("*.safetensors")) or (hf / "model.safetensors.index.json").is_file():
+            return hf
+        raise ModelError(f"{p} is a verl run whose last checkpoint ({actor}) holds FSDP shards only: convert it with "
+                         f"`python -m verl.model_merger merge --backend fsdp --local_dir {actor} --target_dir {hf}` "
+                         "and run aepo eval again")
+    if (p / "config.json").is_file() and not _is_run_record(p / "config.json"):
         return p
-    raise ModelError(f"{p} is neither a model directory (config.json) nor a run directory (checkpoint/)")
+    raise ModelError(f"{p} is neither a model directory (config.json) nor a run directory with a checkpoint "
+                     "(checkpoint/ or verl's checkpoints/)")
+
+
+def _is_run_record(path: Path) -> bool:
+    """True for a run directory's config.json (the toolkit's record), False for a model's."""
+    import json
+
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and "config" in d and "versions" in d
 
 
 def load_model(path_or_run_dir: str | Path, device: str | torch.device = "auto"):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from verl import DataProto
 
-from aepo.core.assembly import Splice
+from aepo.core.assembly import Splice, minibatches
 from aepo.verl_backend.translate import TEMPERATURE_COLUMN
 
 ENTROPY_COLUMN = "aepo_token_entropy"  # (B, T) T = 1 token entropy kept from the old-log-prob pass
@@ -55,37 +55,46 @@ def sequence_advantages(advantages: torch.Tensor, mask: torch.Tensor) -> torch.T
     return sequence_values(advantages, mask) / mask.sum(dim=-1).clamp(min=1)
 
 
-def verl_update_rows(splice: Splice, num_main: int, num_extra: int, alpha: float,
-                     rows_per_minibatch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of [main; extra] for verl's update and the advantage each carries there.
+def verl_update_rows(splice: Splice, num_main: int, num_extra: int, add_mode: bool, alpha: float,
+                     num_minibatches: int, reinforce_denom: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of [main; extra] for verl's update, in verl's mini-batch order, and each row's advantage.
 
     replace mode: splice.rows and splice.advantages as they are (B_m rows; PPO-clip on all).
-    add mode: verl has one loss for every row, PPO-clip aggregated seq-mean-token-mean over the
-    M rows of a mini-batch. At ratio 1 the gradient of -A' r / M equals that of -A / B for any
-    row, so the embedded objective
+    add mode: verl has one loss for every row and cuts the batch into n consecutive mini-batches of
+    M = (B_m + B_x) / n rows, PPO-clip aggregated seq-mean-token-mean over the M rows of each. The
+    embedded trainer's minibatch loss (aepo.core.assembly.minibatches, the whole batch's
+    denominators over n) is
 
-        L = (1/B_m) sum_main l_i(A_i) + alpha (1/B_k) sum_kept l_i(A_i)        (Eq. 2; A_i = R_i = 1)
+        L_k = (n / B_m) sum_{main in k} l_i(A_i) + alpha (n / D_x) sum_{kept in k} l_i(A_i)    (Eq. 2)
 
-    is carried by the advantages
+    with D_x the REINFORCE normaliser (all N_x temperature samples, or the kept ones). At ratio 1
+    the gradient of -A' r / M equals that of -A w for any row, so L_k is carried by
 
-        A'_main = A_i * M / B_m,    A'_kept = alpha * A_i * M / B_k,    A'_pad = 0,
+        A'_main = A_i * M n / B_m,    A'_kept = alpha * A_i * M n / D_x,    A'_pad = 0,
 
-    where the pad rows are the extra rows that were not kept, so the update batch always has
-    B_m + B_x rows and splits into whole mini-batches. After the first mini-batch the ratio
-    moves and verl clips the REINFORCE rows as PPO rows (the embedded trainer does not clip them).
+    where the pads are the extra rows that were not kept. Each mini-batch takes its share of the
+    main rows (B_m / n: P is a multiple of n), of the kept rows, and pads up to M rows, so no
+    mini-batch is all REINFORCE or all GRPO and the update batch always has B_m + B_x rows. After
+    the first mini-batch the ratio moves and verl clips the REINFORCE rows as PPO rows (the
+    embedded trainer does not clip them).
     """
-    if not splice.reinforce.any():
+    if not add_mode:
         return splice.rows, splice.advantages
-    main = ~splice.reinforce
-    num_kept = int(splice.reinforce.sum())
+    n = num_minibatches
+    m = (num_main + num_extra) // n
+    rf = splice.reinforce
     adv = splice.advantages.clone()
-    adv[main] = adv[main] * rows_per_minibatch / int(main.sum())
-    adv[splice.reinforce] = adv[splice.reinforce] * alpha * rows_per_minibatch / num_kept  # A = R = 1 (or GRPO A)
+    adv[~rf] = adv[~rf] * m * n / max(int((~rf).sum()), 1)
+    adv[rf] = adv[rf] * alpha * m * n / reinforce_denom  # A = R = 1 (or the ablation's GRPO A)
     used = set(splice.rows.tolist())
-    pad = torch.tensor([num_main + j for j in range(num_extra) if num_main + j not in used], dtype=torch.long)
-    rows = torch.cat([splice.rows, pad])
-    adv = torch.cat([adv, torch.zeros(pad.shape[0])])
-    return rows, adv
+    pads = iter([num_main + j for j in range(num_extra) if num_main + j not in used])
+    rows: list[int] = []
+    advs: list[float] = []
+    for idx in minibatches(rf, n):  # indices into the splice's rows
+        fill = m - len(idx)
+        rows += splice.rows[idx].tolist() + [next(pads) for _ in range(fill)]
+        advs += adv[idx].tolist() + [0.0] * fill
+    return torch.tensor(rows, dtype=torch.long), torch.tensor(advs, dtype=adv.dtype)
 
 
 def update_batch(main: DataProto, extra: DataProto, rows: torch.Tensor, advantages: torch.Tensor) -> DataProto:

@@ -26,16 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import ray
+import torch
 from verl import DataProto
 from verl.trainer.main_ppo_v0 import BaseTaskRunner
-from verl.trainer.ppo.core_algos import agg_loss
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_response_mask
 
 from aepo.config import AlgoConfig
 from aepo.core.advantages import entropy_shaped_advantages
-from aepo.core.assembly import assemble_aepo_batch
+from aepo.core.assembly import assemble_aepo_batch, loss_denominators, step_budget
 from aepo.core.controller import controller_from_config
-from aepo.core.entropy import masked_mean
+from aepo.core.entropy import batch_entropy, masked_mean
 from aepo.core.methods import METHODS, MethodSpec
 from aepo.verl_backend.splice import (ENTROPY_COLUMN, sequence_advantages, sequence_values, split_generated,
                                       update_batch, verl_update_rows, with_extra_groups)
@@ -65,10 +65,9 @@ class _TemperatureRollout:
         t = self._trainer
         if batch.meta_info.get("validate", False) or not t.spec.extra_samples:
             return self._inner.generate_sequences(batch)
-        t.step_decision = t.controller.decision
-        temperature = 1.0 if t.spec.extra_at_t1 else t.step_decision.temperature
+        t.step_decision = t.controller.decision  # (the no-temperature ablation's fixed budget: T = 1)
         n = t.config.actor_rollout_ref.rollout.n
-        combined = with_extra_groups(batch, t.extra_prompts, n, temperature)
+        combined = with_extra_groups(batch, t.extra_prompts, n, t.step_decision.temperature)
         output = self._inner.generate_sequences(combined)
         main, t.extra_output = split_generated(output, len(batch))
         return main
@@ -93,9 +92,10 @@ class AepoRayTrainer(RayPPOTrainer):
     # ---- 2. entropy of the main rows -----------------------------------------------------------
     def _compute_old_log_prob(self, batch: DataProto):
         old, mfu = super()._compute_old_log_prob(batch)
-        entropys = old.batch["entropys"]  # (B_m, T), exact, T = 1
-        self.main_entropy = agg_loss(loss_mat=entropys, loss_mask=batch.batch["response_mask"],
-                                     loss_agg_mode=self.config.actor_rollout_ref.actor.loss_agg_mode).item()
+        entropys = old.batch["entropys"]  # (B_m, T), exact, T = 1 (the toolkit refuses rollout.temperature != 1)
+        # the paper's batch entropy, as the embedded trainer measures it (verl logs its own under
+        # loss_agg_mode; `_update_actor` puts this one under actor/entropy, so both backends agree)
+        self.main_entropy = batch_entropy(entropys, batch.batch["response_mask"]).item()
         if self.algo.method == "entropy_adv":  # verl pops "entropys"; Entropy-Adv shapes with them
             old.batch[ENTROPY_COLUMN] = entropys
         return old, mfu
@@ -115,6 +115,8 @@ class AepoRayTrainer(RayPPOTrainer):
             batch.pop(batch_keys=[ENTROPY_COLUMN])  # not shipped to the workers
         if self.spec.extra_samples and self.main_entropy is not None:
             metrics.update(self._controller_step())
+        if self.main_entropy is not None:
+            metrics["actor/entropy"] = self.main_entropy
         with self._minibatch_prompts(minibatch_prompts):
             output = super()._update_actor(batch)
         output.meta_info["metrics"].update(metrics)
@@ -139,15 +141,17 @@ class AepoRayTrainer(RayPPOTrainer):
         b_m, b_x = len(batch), len(extra)
         extra_rewards = sequence_values(extra.batch["rm_scores"], extra.batch["response_mask"])  # (B_x,)
         main_adv = sequence_advantages(batch.batch["advantages"], batch.batch["response_mask"])  # (B_m,)
-        k_max = int(round(d.strength * a.alpha * b_m))  # replace mode: K_max = alpha * B_m (<= B_m in the core)
-        splice = assemble_aepo_batch(main_adv, extra_rewards, n, a.mode, k_max, d.raising,
+        budget = step_budget(d, a.alpha, b_m)  # the embedded trainer's K_max and alpha_eff
+        splice = assemble_aepo_batch(main_adv, extra_rewards, n, a.mode, budget.k_max, d.raising,
                                      self.spec.keep_negatives, a.halve_when_lowering)
         minibatch_prompts = None
-        rows_per_minibatch = b_m // self.num_minibatches
         if a.mode == "add":  # the update batch is B_m + B_x rows, in whole mini-batches
             minibatch_prompts = (b_m + b_x) // n // self.num_minibatches
-            rows_per_minibatch = minibatch_prompts * n
-        rows, adv = verl_update_rows(splice, b_m, b_x, a.alpha * d.strength, rows_per_minibatch)
+        upd_mask = torch.cat([batch.batch["response_mask"], extra.batch["response_mask"]])[splice.rows]
+        denoms = loss_denominators(upd_mask, splice.reinforce, self.config.actor_rollout_ref.actor.loss_agg_mode,
+                                   a.reinforce_norm, extra.batch["response_mask"])
+        rows, adv = verl_update_rows(splice, b_m, b_x, a.mode == "add", budget.alpha, self.num_minibatches,
+                                     denoms.reinforce)
         metrics = {**splice.metrics(), "controller/extra_score/mean": extra_rewards.mean().item()}
         return update_batch(batch, extra, rows, adv), metrics, minibatch_prompts
 
@@ -169,7 +173,7 @@ class AepoRayTrainer(RayPPOTrainer):
         if self.controller.decision.saturated and not self.warned_saturation:
             self.warned_saturation = True
             print(self.controller.decision.saturation_warning(self.algo.entropy_target, self.algo.saturation_steps))
-        return d.metrics(self.algo.entropy_target, 1.0 if self.spec.extra_at_t1 else d.temperature)
+        return d.metrics(self.algo.entropy_target, d.temperature)
 
     # ---- 5. controller state in verl's checkpoints -------------------------------------------------
     def _controller_path(self) -> Path:

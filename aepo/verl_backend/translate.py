@@ -45,6 +45,9 @@ def check_for_verl(cfg: RunConfig) -> None:
     """Limits of the verl backend, as one-line errors before anything launches."""
     a, P = cfg.algo, cfg.rollout.prompts_per_step
     nmb = cfg.optim.num_minibatches
+    if cfg.rollout.temperature != 1.0:
+        raise ConfigError(f"verl: rollout.temperature must be 1 (got {cfg.rollout.temperature}): verl computes the "
+                          "old log-probs and the entropy at the rollout temperature, the toolkit defines both at T = 1")
     if P % nmb:
         raise ConfigError(f"verl: prompts_per_step ({P}) must be a multiple of num_minibatches ({nmb})")
     if uses_extra_samples(a.method):
@@ -112,6 +115,9 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         "actor_rollout_ref.actor.clip_ratio": o.clip_eps,
         "actor_rollout_ref.actor.clip_ratio_low": o.clip_eps,
         "actor_rollout_ref.actor.clip_ratio_high": o.clip_eps,
+        # verl always dual-clips negative advantages (default c = 3); with optim.dual_clip_c off, a bound
+        # of 1e9 never binds (verl has no switch)
+        "actor_rollout_ref.actor.clip_ratio_c": o.dual_clip_c if o.dual_clip_c is not None else 1e9,
         "actor_rollout_ref.actor.loss_agg_mode": o.loss_agg_mode,
         "actor_rollout_ref.actor.ppo_mini_batch_size": P // o.num_minibatches,  # in prompts
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": v.micro_batch_per_gpu,
@@ -141,6 +147,9 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         "trainer.test_freq": cfg.eval_every if (paths.val_parquet and cfg.eval_every > 0) else -1,
         "trainer.val_before_train": bool(paths.val_parquet),
         "trainer.default_local_dir": str(paths.checkpoints),
+        # the Hugging Face weights beside verl's FSDP shards (global_step_N/actor/huggingface), so
+        # `aepo eval` reads a verl run as it reads an embedded one
+        "actor_rollout_ref.actor.checkpoint.save_contents": ["model", "optimizer", "extra", "hf_model"],
         "trainer.resume_mode": "auto",
         "trainer.project_name": cfg.wandb_project,  # W&B project; the run name is the run dir's
         "trainer.experiment_name": paths.run_dir.name,
