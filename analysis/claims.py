@@ -5,7 +5,10 @@ Every threshold a verdict depends on is in THRESHOLDS, right below. A verdict is
 - "does not hold": the interval clears the threshold the other way;
 - "not measurable with this data": a condition is missing, has fewer than `min_seeds` runs,
   runs have unequal budgets, or the interval straddles the threshold (seed noise too large to
-  decide: more seeds would).
+  decide: more seeds would);
+- "mixed": a sweep varied a setting besides the target and seed (a variant, analysis.load), the
+  claim was judged in each variant separately, and the variants disagree (each one's verdict is
+  in the evidence). Runs of different variants are never pooled as if they were seeds.
 Intervals are 95% percentile bootstraps over runs (seeds); comparisons that pick the best of m
 conditions widen their intervals by Bonferroni (level 1 - 0.05 / m).
 C8 (any better target distribution pi* regularizes) needs a pi* sweep and is not judged here.
@@ -19,6 +22,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.control import BAND_MIN, BAND_REL
 from analysis.stats import LEVEL, bootstrap_ci, difference_ci
 
 THRESHOLDS: dict[str, Any] = {
@@ -26,13 +30,11 @@ THRESHOLDS: dict[str, Any] = {
     "window": 0.1,  # fraction of records averaged into the initial / final entropy of a run
     "collapse_ratio": 0.5,  # collapse: final H <= 0.5 x initial H (whole CI below)
     "surge_ratio": 1.5,  # surge: peak H >= 1.5 x initial H (whole CI above)
-    "band_rel": 0.2,  # control band around a target: +-20% of H* ...
-    "band_min": 0.05,  # ... but at least +-0.05 nats
     "min_targets": 3,  # C2 "any target" and C3 "rises, peaks, falls" need >= 3 AEPO targets
     "min_gap": 0.0,  # C3, C7: an accuracy gap counts when its CI lower bound exceeds this
 }
 
-HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not measurable with this data"
+HOLDS, FAILS, UNKNOWN, MIXED = "holds", "does not hold", "not measurable with this data", "mixed"
 
 STATEMENTS = {
     "C1": "GRPO's entropy collapses.",
@@ -109,9 +111,27 @@ def method_rows(table: pd.DataFrame, method: str) -> pd.DataFrame:
     return table[table["method"] == method]
 
 
-def by_target(table: pd.DataFrame, method: str) -> dict[float, pd.DataFrame]:
+def variant_rows(table: pd.DataFrame, method: str) -> dict[str, pd.DataFrame]:
+    """{variant: runs} of one method (one entry, "", when the sweep varied nothing but target and seed)."""
     rows = method_rows(table, method)
+    variant = rows["variant"].fillna("") if "variant" in rows else pd.Series("", index=rows.index)
+    return {str(v): g for v, g in rows.groupby(variant, sort=True)}
+
+
+def by_target(rows: pd.DataFrame) -> dict[float, pd.DataFrame]:
+    """{target: runs} of the runs of one method and variant."""
     return {float(t): g for t, g in rows.groupby("entropy_target")}
+
+
+def agree(parts: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """One (verdict, evidence) from per-variant ones: the common verdict, or MIXED."""
+    if not parts:
+        return UNKNOWN, "no runs"
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    verdicts = {v for v, _ in parts.values()}
+    verdict = verdicts.pop() if len(verdicts) == 1 else MIXED
+    return verdict, "; ".join(f"[{name}] {v}: {ev}" for name, (v, ev) in parts.items())
 
 
 def budget_note(table: pd.DataFrame) -> tuple[bool, str]:
@@ -125,14 +145,19 @@ def budget_note(table: pd.DataFrame) -> tuple[bool, str]:
 # ---- the rules ----------------------------------------------------------------------------
 def judge_c1(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
     rule = f"GRPO's final/initial entropy CI lies below {th['collapse_ratio']}."
-    v, ev = collapse_check(method_rows(table, "grpo"), "GRPO", th)
+    v, ev = agree({name: collapse_check(g, "GRPO", th) for name, g in variant_rows(table, "grpo").items()})
     return Claim("C1", STATEMENTS["C1"], rule, v, ev)
 
 
 def judge_c2(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
     rule = (f"At each of >= {th['min_targets']} AEPO targets, the CI of mean |H - H*| over the second half "
-            f"lies within the band (max({th['band_rel']:.0%} of H*, {th['band_min']} nats)).")
-    groups = by_target(table, "aepo")
+            f"lies within the band (analysis.control.band_width: max({BAND_REL:.0%} of H*, {BAND_MIN} nats)).")
+    v, ev = agree({name: c2_variant(rows, th) for name, rows in variant_rows(table, "aepo").items()})
+    return Claim("C2", STATEMENTS["C2"], rule, v, ev if ev != "no runs" else "no AEPO runs")
+
+
+def c2_variant(rows: pd.DataFrame, th: Mapping[str, Any]) -> tuple[str, str]:
+    groups = by_target(rows)
     verdicts, parts = [], []
     for t, g in groups.items():
         v = g["mae_2nd_half"].dropna().to_numpy(dtype=float)
@@ -146,13 +171,13 @@ def judge_c2(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
     if len(groups) < th["min_targets"] and verdict != FAILS:
         verdict = UNKNOWN
         parts.append(f"only {len(groups)} target(s), need {th['min_targets']}")
-    return Claim("C2", STATEMENTS["C2"], rule, verdict, "; ".join(parts) or "no AEPO runs")
+    return verdict, "; ".join(parts)
 
 
-def target_scores(table: pd.DataFrame, score: str) -> list[tuple[float, np.ndarray, float]]:
-    """[(target, per-run scores, mean achieved H)] of AEPO, by increasing target."""
+def target_scores(rows: pd.DataFrame, score: str) -> list[tuple[float, np.ndarray, float]]:
+    """[(target, per-run scores, mean achieved H)] of one method and variant, by increasing target."""
     return [(t, g[score].dropna().to_numpy(dtype=float), float(g["h_achieved"].mean()))
-            for t, g in sorted(by_target(table, "aepo").items())]
+            for t, g in sorted(by_target(rows).items())]
 
 
 def peak_verdict(groups: list[tuple[float, np.ndarray, float]], th: Mapping[str, Any]) -> tuple[str, str]:
@@ -193,26 +218,29 @@ def judge_c3(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
     if score is None or aepo.empty:
         return Claim("C3", STATEMENTS["C3"], rule, UNKNOWN, "no AEPO runs with scores")
     equal, budget = budget_note(aepo)
-    details, verdict, headline = [], UNKNOWN, "no headline score"
-    for key in available_keys(table):
-        if aepo[key].notna().sum() == 0:
-            continue
-        v, ev = peak_verdict(target_scores(table, key), th)
-        label = table_score_label(table, key)
-        details.append(f"{label}: {v}. {ev}")
-        if key == score:
-            verdict, headline = v, f"{label}: {ev}"
+    details, headline = [], {}
+    for name, rows in variant_rows(table, "aepo").items():
+        prefix = f"[{name}] " if name else ""
+        for key in available_keys(table):
+            if rows[key].notna().sum() == 0:
+                continue
+            v, ev = peak_verdict(target_scores(rows, key), th)
+            label = table_score_label(table, key)
+            details.append(f"{prefix}{label}: {v}. {ev}")
+            if key == score:
+                headline[name] = (v, f"{label}: {ev}")
+    verdict, evidence = agree(headline) if headline else (UNKNOWN, "no headline score")
     if not equal:
         verdict = UNKNOWN
-    return Claim("C3", STATEMENTS["C3"], rule, verdict, f"{budget}; {headline}", details)
+    return Claim("C3", STATEMENTS["C3"], rule, verdict, f"{budget}; {evidence}", details)
 
 
 def per_target_collapse(table: pd.DataFrame, method: str, label: str, th: Mapping[str, Any]) -> tuple[str, str]:
-    groups = by_target(table, method)
-    if not groups:
-        return UNKNOWN, f"no {label} runs"
-    checks = [collapse_check(g, f"{label} H*={t:.2f}", th) for t, g in sorted(groups.items())]
-    return combine([v for v, _ in checks]), "; ".join(e for _, e in checks)
+    parts = {}
+    for name, rows in variant_rows(table, method).items():
+        checks = [collapse_check(g, f"{label} H*={t:.2f}", th) for t, g in sorted(by_target(rows).items())]
+        parts[name] = (combine([v for v, _ in checks]), "; ".join(e for _, e in checks))
+    return agree(parts) if parts else (UNKNOWN, f"no {label} runs")
 
 
 def judge_c4(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
@@ -230,22 +258,35 @@ def judge_c5(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
 def judge_c6(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
     rule = (f"Entropy-Reg's peak/initial H CI lies above {th['surge_ratio']} or its final/initial CI below "
             f"{th['collapse_ratio']}; and Entropy-Adv's final/initial CI lies below {th['collapse_ratio']}.")
-    reg = method_rows(table, "entropy_reg")
-    surge_v, surge_ev = ratio_check(reg, "Entropy-Reg", "h_peak_ratio", th["surge_ratio"], False, th) \
-        if not reg.empty else (UNKNOWN, "no Entropy-Reg runs")
-    coll_v, coll_ev = collapse_check(reg, "Entropy-Reg", th) if not reg.empty else (UNKNOWN, "")
-    unstable = HOLDS if HOLDS in (surge_v, coll_v) else FAILS if surge_v == coll_v == FAILS else UNKNOWN
-    adv_v, adv_ev = collapse_check(method_rows(table, "entropy_adv"), "Entropy-Adv", th)
-    return Claim("C6", STATEMENTS["C6"], rule, combine([unstable, adv_v]),
-                 "; ".join(e for e in (surge_ev, coll_ev, adv_ev) if e))
+    reg_parts = {}
+    for name, reg in variant_rows(table, "entropy_reg").items():
+        surge_v, surge_ev = ratio_check(reg, "Entropy-Reg", "h_peak_ratio", th["surge_ratio"], False, th)
+        coll_v, coll_ev = collapse_check(reg, "Entropy-Reg", th)
+        unstable = HOLDS if HOLDS in (surge_v, coll_v) else FAILS if surge_v == coll_v == FAILS else UNKNOWN
+        reg_parts[name] = (unstable, f"{surge_ev}; {coll_ev}")
+    unstable, reg_ev = agree(reg_parts) if reg_parts else (UNKNOWN, "no Entropy-Reg runs")
+    adv_v, adv_ev = agree({name: collapse_check(g, "Entropy-Adv", th)
+                           for name, g in variant_rows(table, "entropy_adv").items()})
+    if adv_ev == "no runs":
+        adv_ev = "Entropy-Adv: no runs"
+    return Claim("C6", STATEMENTS["C6"], rule, combine([unstable, adv_v]), f"{reg_ev}; {adv_ev}")
 
 
 def judge_c7(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
     rule = (f"At some AEPO target, the (Bonferroni over targets) CI of AEPO minus GRPO on the headline "
             f"score lies above {th['min_gap']}; it does not hold when GRPO is ahead at every target.")
-    grpo, groups = method_rows(table, "grpo"), by_target(table, "aepo")
-    if score is None or grpo.empty or not groups:
-        return Claim("C7", STATEMENTS["C7"], rule, UNKNOWN, "needs GRPO and AEPO runs with scores")
+    grpo, aepo = variant_rows(table, "grpo"), variant_rows(table, "aepo")
+    if score is None or len(grpo) != 1 or not aepo:
+        why = "GRPO ran in several variants: no single reference" if len(grpo) > 1 else \
+            "needs GRPO and AEPO runs with scores"
+        return Claim("C7", STATEMENTS["C7"], rule, UNKNOWN, why)
+    g_rows = next(iter(grpo.values()))
+    v, ev = agree({name: c7_variant(g_rows, rows, score, th) for name, rows in aepo.items()})
+    return Claim("C7", STATEMENTS["C7"], rule, v, ev)
+
+
+def c7_variant(grpo: pd.DataFrame, aepo: pd.DataFrame, score: str, th: Mapping[str, Any]) -> tuple[str, str]:
+    groups = by_target(aepo)
     g = grpo[score].dropna().to_numpy(dtype=float)
     level = 1 - (1 - LEVEL) / len(groups)
     equal, budget = budget_note(pd.concat([grpo, *groups.values()]))
@@ -259,9 +300,7 @@ def judge_c7(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
             verdicts.append(HOLDS if d[1] > th["min_gap"] else FAILS if d[2] < 0 else UNKNOWN)
         parts.append(f"AEPO H*={t:.2f} minus GRPO: {fmt_ci(*d, scale=100, digits=1)} pts")
     verdict = HOLDS if HOLDS in verdicts else FAILS if verdicts and all(v == FAILS for v in verdicts) else UNKNOWN
-    if not equal:
-        verdict = UNKNOWN
-    return Claim("C7", STATEMENTS["C7"], rule, verdict, "; ".join(parts))
+    return (verdict if equal else UNKNOWN), "; ".join(parts)
 
 
 RULES: dict[str, Callable[[pd.DataFrame, str | None, Mapping[str, Any]], Claim]] = {

@@ -4,7 +4,8 @@ Control quality of one run (arXiv 2510.08141 shows it by eye in Fig. 1; here it 
 with H the exact batch entropy `actor/entropy` (nats) and H* the target:
 - `mae_2nd_half`: mean |H - H*| over the records of the second half of training
   (step > last step / 2), nats;
-- `in_band`: fraction of all records with |H - H*| <= band; `in_band_2nd_half` likewise;
+- `in_band`: fraction of all records with |H - H*| <= band (`band_width`: max(0.2 H*, 0.05 nats));
+  `in_band_2nd_half` likewise;
 - `settling_step`: the first step s >= 0 after which every record stays in the band
   (0: in band from the first record; NaN: the last record is out of band, never settled);
 - `overshoot`: the largest excursion past H* on the far side from where H started, after H
@@ -38,9 +39,15 @@ JITTER_WINDOW = 21  # records; ~ the closed-loop time constant of the pi_alpha c
 SATURATED = "controller/saturated"
 
 
-def band_width(target: float, rel: float, minimum: float) -> float:
-    """Half-width of the band around a target: rel * H*, but at least `minimum` nats."""
-    return max(rel * target, minimum)
+# The one definition of "in band" (results.parquet, tables, claims): +-20% of H*, but at least
+# +-0.05 nats (a fixed +-0.05 is tight at H* = 1 and loose at H* = 0.1).
+BAND_REL = 0.2
+BAND_MIN = 0.05
+
+
+def band_width(target: float) -> float:
+    """Half-width of the band around a target: BAND_REL * H*, but at least BAND_MIN nats."""
+    return max(BAND_REL * target, BAND_MIN)
 
 
 def second_half(steps: np.ndarray) -> np.ndarray:
@@ -116,8 +123,7 @@ def late_max(g: pd.DataFrame, key: str) -> float:
     return float(g.loc[second_half(g["step"].to_numpy(dtype=float)), key].max())
 
 
-def per_run(steps: pd.DataFrame, runs: pd.DataFrame, band_rel: float, band_min: float,
-            window: float) -> pd.DataFrame:
+def per_run(steps: pd.DataFrame, runs: pd.DataFrame, window: float) -> pd.DataFrame:
     """One row per run: the `runs` columns, the entropy trend, and (for runs with a target) the
     control metrics and `band` used."""
     rows = []
@@ -129,7 +135,7 @@ def per_run(steps: pd.DataFrame, runs: pd.DataFrame, band_rel: float, band_min: 
                "saturated": late_max(g, SATURATED)}
         target = g["entropy_target"].iloc[0]
         if not pd.isna(target):
-            band = band_width(float(target), band_rel, band_min)
+            band = band_width(float(target))
             row.update(band=band, **control_metrics(s, h, float(target), band))
         rows.append(row)
     out = runs.merge(pd.DataFrame(rows), on="run_id", how="left") if rows else runs.copy()

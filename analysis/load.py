@@ -4,7 +4,11 @@ Every source is first read into `Run` records (the same shape whatever the sourc
 `frames(runs)` builds three tidy frames:
 
 - `runs`: one row per run. run_id, method, entropy_target (NaN for methods without a target),
-  condition (e.g. "aepo H=0.50"), seed, alpha, mode, steps (budget), steps_done, status.
+  variant, condition, seed, alpha, mode, steps (budget), steps_done, status. A condition is
+  every setting but the seed: `variant` holds the settings other than the target that vary
+  between runs of one method (e.g. "a=1.0" where a sweep varies alpha; "" where nothing else
+  varies), and `condition` is method, target and variant ("aepo H=0.50 a=1.0"). Intervals are
+  over the seeds of one condition; runs of several conditions are never pooled as seeds.
 - `steps`: one row per run and logged step. The id columns of `runs`, `step`, and every metric
   key of metrics.jsonl as its own column (`actor/entropy`, `critic/score/mean`,
   `val/tinylab/accuracy`, ...); a metric not logged at a step is NaN.
@@ -44,7 +48,14 @@ METHOD_ORDER = (*BASELINES, *AEPO_FAMILY)
 METHOD_NAMES = {"grpo": "GRPO", "entropy_reg": "Entropy-Reg", "entropy_adv": "Entropy-Adv", "aepo": "AEPO",
                 "aepo_no_temp": "AEPO w/o temperature", "aepo_with_negatives": "AEPO with negatives",
                 "entropy_adaptive": "Entropy-Adaptive"}
-ID_COLUMNS = ("run_id", "method", "entropy_target", "condition", "seed")
+ID_COLUMNS = ("run_id", "method", "entropy_target", "variant", "condition", "seed")
+# config fields that are bookkeeping, not part of a condition (dotted paths of the RunConfig dict)
+NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
+                "algo.entropy_target", "algo.method")
+# short tags of the sweep axes (aepo.sweep.spec.AXES), for variant labels
+TAGS = {"algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c",
+        "algo.reinforce_norm": "rn",
+        "algo.extra_prompt_fraction": "f", "optim.lr": "lr", "rollout.group_size": "G"}
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
 
 
@@ -170,19 +181,51 @@ def _unwrap(v: Any) -> Any:
 
 
 # ---- frames -------------------------------------------------------------------------------
-def condition_label(method: str, target: float) -> str:
-    """'grpo', or 'aepo H=0.50' for the AEPO family."""
-    return f"{method} H={target:.2f}" if method in TARGETED and not math.isnan(target) else method
+def condition_label(method: str, target: float, variant: str = "") -> str:
+    """'grpo', 'aepo H=0.50', or 'aepo H=0.50 a=1.0' where a sweep varies alpha too."""
+    label = f"{method} H={target:.2f}" if method in TARGETED and not math.isnan(target) else method
+    return f"{label} {variant}".strip()
+
+
+def flat_settings(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'algo.alpha': 2.0, ...} of a RunConfig dict, bookkeeping fields (NOT_SETTINGS) left out."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat_settings(v, key + "."))
+        elif key not in NOT_SETTINGS:
+            out[key] = json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+    return out
+
+
+def variants(runs: list[Run], methods: list[str]) -> list[str]:
+    """Each run's variant: the settings (not target, not seed) that differ between runs of its method."""
+    settings = [flat_settings(r.config) for r in runs]
+    varying: dict[str, list[str]] = {}
+    for m in set(methods):
+        rows = [s for s, mm in zip(settings, methods) if mm == m]
+        keys = sorted({k for s in rows for k in s})
+        varying[m] = [k for k in keys if len({repr(s.get(k)) for s in rows}) > 1]
+    out = []
+    for s, m in zip(settings, methods):
+        parts = [f"{TAGS.get(k, k.split('.')[-1])}={_fmt(s.get(k))}" for k in varying[m]]
+        out.append(" ".join(parts))
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return repr(v) if isinstance(v, float) else str(v)
 
 
 def run_row(run: Run) -> dict[str, Any]:
-    """The `runs` frame row of one run."""
+    """The `runs` frame row of one run (its variant is set by `frames`, which sees all runs)."""
     algo = run.config.get("algo", {})
     method = algo.get("method", run.result.get("method", "unknown"))
     target = algo.get("entropy_target", run.result.get("entropy_target"))
     target = float(target) if method in TARGETED and target is not None else math.nan
     steps_done = max((r["step"] for r in run.metrics), default=0)
-    return {"run_id": run.run_id, "method": method, "entropy_target": target,
+    return {"run_id": run.run_id, "method": method, "entropy_target": target, "variant": "",
             "condition": condition_label(method, target),
             "controller": algo.get("controller", "bang_bang") if method in AEPO_FAMILY else None,
             "seed": int(run.config.get("seed", run.result.get("seed", -1))),
@@ -195,6 +238,8 @@ def frames(runs: Iterable[Run]) -> Frames:
     """The three tidy frames of a list of runs (see the module docstring)."""
     runs = list(runs)
     rows = [run_row(r) for r in runs]
+    for row, v in zip(rows, variants(runs, [row["method"] for row in rows])):
+        row.update(variant=v, condition=condition_label(row["method"], row["entropy_target"], v))
     ids = [{k: r[k] for k in ID_COLUMNS} for r in rows]
     runs_df = pd.DataFrame(rows)
     step_rows = [{**i, **m} for run, i in zip(runs, ids) for m in run.metrics]

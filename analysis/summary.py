@@ -14,6 +14,6 @@ from analysis.scores import run_scores
 def run_table(frames: Frames, th: Mapping[str, Any]) -> pd.DataFrame:
     """runs columns + entropy trend + control metrics (AEPO family) + score columns.
 
-    th: the claim thresholds (band_rel, band_min, window are used here)."""
-    table = per_run(frames.steps, frames.runs, th["band_rel"], th["band_min"], th["window"])
+    th: the claim thresholds (`window` is used here)."""
+    table = per_run(frames.steps, frames.runs, th["window"])
     return table.merge(run_scores(frames.benchmarks), on="run_id", how="left")

@@ -38,21 +38,25 @@ def cell(p: float, lo: float, hi: float, scale: float = 100.0, digits: int = 1, 
     return f"{f.format(p * scale)} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
 
 
-def row_name(method: str, target: float) -> str:
+def row_name(method: str, target: float, variant: str = "") -> str:
+    """'AEPO H*=0.50', with the variant where a sweep varies more than the target ('AEPO H*=0.50 a=1.0')."""
     name = METHOD_NAMES.get(method, method)
-    return name if math.isnan(target) else f"{name} H*={target:.2f}"
+    name = name if math.isnan(target) else f"{name} H*={target:.2f}"
+    return f"{name} {variant}".strip()
 
 
-def conditions(table: pd.DataFrame, methods: Sequence[str]) -> list[tuple[str, float, pd.DataFrame]]:
+def conditions(table: pd.DataFrame, methods: Sequence[str]) -> list[tuple[str, float, str, pd.DataFrame]]:
+    """(method, target, variant, runs) of every condition, by method, variant, target: the runs of
+    one condition differ only in their seed."""
     out = []
     for m in methods:
         rows = table[table["method"] == m]
-        if rows.empty:
-            continue
-        if rows["entropy_target"].isna().all():
-            out.append((m, math.nan, rows))
-        else:
-            out += [(m, float(t), g) for t, g in sorted(rows.groupby("entropy_target"))]
+        variant = rows["variant"] if "variant" in rows else pd.Series("", index=rows.index)
+        for v, vrows in sorted(rows.groupby(variant.fillna(""), sort=True)):
+            if vrows["entropy_target"].isna().all():
+                out.append((m, math.nan, v, vrows))
+            else:
+                out += [(m, float(t), v, g) for t, g in sorted(vrows.groupby("entropy_target"))]
     return out
 
 
@@ -61,14 +65,14 @@ def table2(benchmarks: pd.DataFrame, source: str, measure: str, point: str = "fi
     b = benchmarks[(benchmarks["source"] == source) & (benchmarks["point"] == point)]
     wide = b.pivot_table(index="run_id", columns="benchmark", values=measure, aggfunc="mean")
     wide.columns = [str(c) for c in wide.columns]
-    ids = b[["run_id", "method", "entropy_target"]].drop_duplicates("run_id")
+    ids = b[["run_id", "method", "entropy_target", "variant"]].drop_duplicates("run_id")
     wide = ids.merge(wide.reset_index(), on="run_id")
-    benches = [c for c in wide.columns if c not in ("run_id", "method", "entropy_target")]
+    benches = [c for c in wide.columns if c not in ("run_id", "method", "entropy_target", "variant")]
     wide["average"] = wide[benches].mean(axis=1, skipna=False)
     grpo_avg = wide.loc[wide["method"] == "grpo", "average"].to_numpy(dtype=float)
     rows = []
-    for m, t, g in conditions(wide, TABLE2_METHODS):
-        row = {"method": row_name(m, t), "seeds": len(g)}
+    for m, t, v, g in conditions(wide, TABLE2_METHODS):
+        row = {"method": row_name(m, t, v), "seeds": len(g)}
         for c in [*benches, "average"]:
             row[c] = cell(*interval(g[c]))
         row["Δ GRPO (pts)"] = ("–" if m == "grpo" or grpo_avg.size == 0 else
@@ -83,10 +87,13 @@ def ablation_table(table: pd.DataFrame, score: str | None) -> pd.DataFrame:
     rows = []
     for t in sorted(abl["entropy_target"].dropna().unique()):
         at_t = table[np.isclose(table["entropy_target"].fillna(-1), t)]
-        ref = at_t.loc[at_t["method"] == "aepo", score].to_numpy(dtype=float) if score else np.array([])
-        for m, _, g in conditions(at_t, AEPO_FAMILY):
+        aepo_t = at_t[at_t["method"] == "aepo"]
+        # the reference is AEPO's one condition at this target (none when AEPO ran several variants)
+        one = score is not None and aepo_t["variant"].nunique() == 1
+        ref = aepo_t[score].to_numpy(dtype=float) if one else np.array([])
+        for m, _, v, g in conditions(at_t, AEPO_FAMILY):
             s = g[score].to_numpy(dtype=float) if score else np.array([])
-            rows.append({"method": row_name(m, t), "seeds": len(g),
+            rows.append({"method": row_name(m, t, v), "seeds": len(g),
                          "final H (nats)": cell(*interval(g["h_final"]), scale=1, digits=2),
                          "final/initial H": cell(*interval(g["h_ratio"]), scale=1, digits=2),
                          "accuracy (%)": cell(*interval(s)),
@@ -106,34 +113,34 @@ def control_scores(table: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def control_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Control quality of every condition with a target: method x controller x target.
+    """Control quality of every condition with a target (method, target and variant, the
+    controller among the variant's settings where runs differ in it).
 
     The worst seed is the largest per-run mean |H−H*|; `saturated` counts the runs whose
     controller flagged its bound in the second half."""
     rows = []
     order = [m for m in METHOD_ORDER if m.startswith("aepo")] + [m for m in TARGETED if m not in METHOD_ORDER]
     ctrl = table["controller"] if "controller" in table else pd.Series(None, index=table.index, dtype=object)
-    for m, t, g in conditions(table, order):
-        for c in sorted(ctrl[g.index].dropna().unique()) or [None]:
-            h = g if c is None else g[ctrl[g.index] == c]
-            settled = h["settling_step"].dropna()
-            sat = h["saturated"].dropna()
-            row = {"method": row_name(m, t), "controller": CONTROLLER_NAMES.get(c, c) if c else "–",
-                   "seeds": len(h), "band (nats)": f"±{h['band'].iloc[0]:.2f}",
-                   "achieved H (nats)": cell(*interval(h["h_achieved"]), scale=1, digits=2),
-                   "mean |H−H*|, 2nd half": cell(*interval(h["mae_2nd_half"]), scale=1, digits=3),
-                   "worst seed": cell(h["mae_2nd_half"].max(), math.nan, math.nan, scale=1, digits=3),
-                   "jitter floor (nats)": cell(*interval(h["jitter_2nd_half"]), scale=1, digits=3),
-                   "in band (%)": cell(*interval(h["in_band"]), digits=0),
-                   "in band, 2nd half (%)": cell(*interval(h["in_band_2nd_half"]), digits=0),
-                   "settling step (median)": f"{settled.median():.0f} ({len(settled)}/{len(h)} settled)"
-                   if len(settled) else f"never (0/{len(h)})",
-                   "overshoot (nats)": cell(*interval(h["overshoot"]), scale=1, digits=3),
-                   "saturated": f"{int(sat.sum())}/{len(sat)}" if len(sat) else "–"}
-            for header, key in control_scores(table):
-                row[header] = cell(*interval(h[key])) if key in h else "–"
-            row["step time (s)"] = cell(*interval(h["step_time_s"]), scale=1, digits=3)
-            rows.append(row)
+    for m, t, v, h in conditions(table, order):
+        c = ", ".join(CONTROLLER_NAMES.get(x, x) for x in sorted(ctrl[h.index].dropna().unique()))
+        settled = h["settling_step"].dropna()
+        sat = h["saturated"].dropna()
+        row = {"method": row_name(m, t, v), "controller": c or "–",
+               "seeds": len(h), "band (nats)": f"±{h['band'].iloc[0]:.2f}",
+               "achieved H (nats)": cell(*interval(h["h_achieved"]), scale=1, digits=2),
+               "mean |H−H*|, 2nd half": cell(*interval(h["mae_2nd_half"]), scale=1, digits=3),
+               "worst seed": cell(h["mae_2nd_half"].max(), math.nan, math.nan, scale=1, digits=3),
+               "jitter floor (nats)": cell(*interval(h["jitter_2nd_half"]), scale=1, digits=3),
+               "in band (%)": cell(*interval(h["in_band"]), digits=0),
+               "in band, 2nd half (%)": cell(*interval(h["in_band_2nd_half"]), digits=0),
+               "settling step (median)": f"{settled.median():.0f} ({len(settled)}/{len(h)} settled)"
+               if len(settled) else f"never (0/{len(h)})",
+               "overshoot (nats)": cell(*interval(h["overshoot"]), scale=1, digits=3),
+               "saturated": f"{int(sat.sum())}/{len(sat)}" if len(sat) else "–"}
+        for header, key in control_scores(table):
+            row[header] = cell(*interval(h[key])) if key in h else "–"
+        row["step time (s)"] = cell(*interval(h["step_time_s"]), scale=1, digits=3)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -16,22 +16,34 @@ from analysis.stats import curve_band
 class Curve:
     method: str
     target: float  # NaN for methods without a target
-    n_runs: int
+    variant: str  # the condition's other settings ("" when the sweep varied only target and seed)
+    n_runs: int  # seeds of this one condition
     band: pd.DataFrame  # columns step, n, point, lo, hi
 
 
-def conditions(steps: pd.DataFrame, methods: tuple[str, ...] = METHOD_ORDER) -> list[tuple[str, float]]:
-    """(method, target) pairs present, in METHOD_ORDER then by target."""
-    pairs = steps[["method", "entropy_target"]].drop_duplicates()
-    out = [(m, float(t)) for m, t in pairs.itertuples(index=False) if m in methods]
-    return sorted(out, key=lambda p: (methods.index(p[0]), -1.0 if math.isnan(p[1]) else p[1]))
+def conditions(steps: pd.DataFrame, methods: tuple[str, ...] = METHOD_ORDER) -> list[tuple[str, float, str]]:
+    """(method, target, variant) of every condition present, in METHOD_ORDER, then by variant and target."""
+    cols = steps.assign(variant=_variant(steps))[["method", "entropy_target", "variant"]].drop_duplicates()
+    out = [(m, float(t), v) for m, t, v in cols.itertuples(index=False) if m in methods]
+    return sorted(out, key=lambda p: (methods.index(p[0]), p[2], -1.0 if math.isnan(p[1]) else p[1]))
 
 
-def select(steps: pd.DataFrame, method: str, target: float) -> pd.DataFrame:
+def _variant(frame: pd.DataFrame) -> pd.Series:
+    return frame["variant"].fillna("") if "variant" in frame else pd.Series("", index=frame.index)
+
+
+def select(steps: pd.DataFrame, method: str, target: float, variant: str | None = None) -> pd.DataFrame:
+    """The rows of one condition (variant None: every variant of the method at that target)."""
     rows = steps[steps["method"] == method]
+    if variant is not None:
+        rows = rows[_variant(rows) == variant]
     if math.isnan(target):
         return rows
     return rows[np.isclose(rows["entropy_target"], target)]
+
+
+def variants_of(steps: pd.DataFrame, method: str) -> list[str]:
+    return sorted(_variant(steps[steps["method"] == method]).unique())
 
 
 def smooth(steps: pd.DataFrame, value: str, window: int) -> pd.DataFrame:
@@ -43,13 +55,14 @@ def smooth(steps: pd.DataFrame, value: str, window: int) -> pd.DataFrame:
     return out
 
 
-def curve(steps: pd.DataFrame, method: str, target: float, value: str, window: int = 1) -> Curve | None:
-    """The mean curve of one condition, or None when it has no value logged."""
-    rows = select(steps, method, target)
+def curve(steps: pd.DataFrame, method: str, target: float, value: str, window: int = 1,
+          variant: str = "") -> Curve | None:
+    """The mean curve over the seeds of one condition, or None when it has no value logged."""
+    rows = select(steps, method, target, variant)
     if value not in rows or rows[value].notna().sum() == 0:
         return None
     rows = smooth(rows[rows[value].notna()], value, window)
-    return Curve(method, target, rows["run_id"].nunique(), curve_band(rows, value))
+    return Curve(method, target, variant, rows["run_id"].nunique(), curve_band(rows, value))
 
 
 def smoothing_window(steps: pd.DataFrame, fraction: float = 0.05) -> int:
@@ -59,14 +72,14 @@ def smoothing_window(steps: pd.DataFrame, fraction: float = 0.05) -> int:
 
 
 def seeds_note(curves: list[Curve]) -> str:
-    """'mean of 3 run(s) per curve; ...', or the honest range when it varies. A curve pools every
-    run of its method and target: its seeds, and its alphas where a sweep ran several."""
+    """'mean of 3 seed(s) per curve; ...', or the honest range when it varies. A curve is one
+    condition (analysis.load): its runs differ only in their seed."""
     ns = sorted({c.n_runs for c in curves})
     if not ns:
         return ""
     count = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
-    band = "95% bootstrap bands over runs" if ns[-1] > 1 else "single run, no bands"
-    return f"mean of {count} run(s) (seeds x alphas) per curve; {band}"
+    band = "95% bootstrap bands over seeds" if ns[-1] > 1 else "single seed, no bands"
+    return f"mean of {count} seed(s) per curve; {band}"
 
 
 def target_panels(steps: pd.DataFrame, value: str, references: tuple[str, ...], targeted: tuple[str, ...],
@@ -82,17 +95,20 @@ def target_panels(steps: pd.DataFrame, value: str, references: tuple[str, ...], 
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(max(2.7 * ncols + 0.6, 5.0), 2.4 * nrows + 0.9),
                              sharex=True, sharey=True, squeeze=False, layout="constrained")
-    refs = [c for m in references if (c := curve(steps, m, math.nan, value))]
+    refs = [c for m in references for v in variants_of(steps, m) if (c := curve(steps, m, math.nan, value, variant=v))]
     drawn = list(refs)
     for ax, t in zip(axes.flat, panels):
         for c in refs:
-            style.draw_band(ax, c.band, style.method_color(c.method), style.method_label(c.method))
+            style.draw_band(ax, c.band, style.method_color(c.method), style.variant_label(c.method, c.variant))
         if not math.isnan(t):
             for m in targeted:
-                c = curve(steps, m, t, value)
-                if c:
-                    drawn.append(c)
-                    style.draw_band(ax, c.band, style.method_color(m), style.method_label(m))
+                vs = variants_of(steps, m)
+                for i, v in enumerate(vs):
+                    c = curve(steps, m, t, value, variant=v)
+                    if c:
+                        drawn.append(c)
+                        style.draw_band(ax, c.band, style.method_color(m), style.variant_label(m, v),
+                                        linestyle=style.variant_linestyle(i))
             style.draw_target(ax, t)
             ax.set_title(f"target H* = {t:.2f} nats")
         if not ax.lines:

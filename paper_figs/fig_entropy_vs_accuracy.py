@@ -48,29 +48,47 @@ def _ci_point(ax, x: np.ndarray, y: np.ndarray, color, marker: str, label: str |
                 linewidth=1.0, label=label, zorder=3)
 
 
+VARIANT_MARKERS = ("o", "^", "D", "v")
+
+
 def draw_panel(ax, table: pd.DataFrame, key: str) -> dict:
     """One score panel; returns the fitted vertex (analysis.stats.quadratic_peak) and a one-line
-    note on it for the panel title."""
-    aepo = table[(table["method"] == "aepo") & table[key].notna()]
-    targets = sorted(aepo["entropy_target"].unique())
-    for t in targets:
-        g = aepo[np.isclose(aepo["entropy_target"], t)]
-        color = style.condition_color("aepo", t, targets)
-        ax.scatter(g["h_achieved"], g[key] * 100, color=color, s=9, alpha=0.45, linewidths=0, zorder=2)
-        _ci_point(ax, g["h_achieved"].to_numpy(), g[key].to_numpy() * 100, color, "o",
-                  style.condition_label("aepo", t))
+    note on it for the panel title. Each variant of AEPO (a sweep that varied, say, alpha) has its
+    own markers and its own fit: runs of different variants are never pooled."""
+    aepo_all = table[(table["method"] == "aepo") & table[key].notna()]
+    variant = aepo_all["variant"].fillna("") if "variant" in aepo_all else pd.Series("", index=aepo_all.index)
+    notes, vertex = [], quadratic_peak((np.nan, np.nan, np.nan), (np.nan, np.nan))
+    for i, v in enumerate(sorted(variant.unique())):
+        aepo = aepo_all[variant == v]
+        vertex = draw_variant(ax, aepo, key, v, VARIANT_MARKERS[i % len(VARIANT_MARKERS)], style.variant_linestyle(i))
+        notes.append(f"{v}: {vertex['note']}" if v else vertex["note"])
     for m in REFERENCES:
         g = table[(table["method"] == m) & table[key].notna()]
         if not g.empty:
             _ci_point(ax, g["h_achieved"].to_numpy(), g[key].to_numpy() * 100, style.method_color(m),
                       MARKERS.get(m, "x"), f"{style.method_label(m)} (reference)")
+    if not len(ax.collections) and not ax.lines:
+        style.empty_panel(ax, "no scores")
+    return {**vertex, "note": "; ".join(notes) or "no AEPO runs"}
+
+
+def draw_variant(ax, aepo: pd.DataFrame, key: str, variant: str, marker: str, linestyle) -> dict:
+    """The AEPO runs of one variant: a CI marker per target and a quadratic fit through its runs."""
+    targets = sorted(aepo["entropy_target"].unique())
+    for t in targets:
+        g = aepo[np.isclose(aepo["entropy_target"], t)]
+        color = style.condition_color("aepo", t, targets)
+        ax.scatter(g["h_achieved"], g[key] * 100, color=color, s=9, alpha=0.45, linewidths=0, zorder=2)
+        _ci_point(ax, g["h_achieved"].to_numpy(), g[key].to_numpy() * 100, color, marker,
+                  style.condition_label("aepo", t, variant))
     x, y = aepo["h_achieved"].to_numpy(dtype=float), aepo[key].to_numpy(dtype=float) * 100
     coef = fit_quadratic(x, y) if len(targets) >= 3 else (np.nan, np.nan, np.nan)
     vertex = quadratic_peak(coef, (x.min(), x.max()) if x.size else (np.nan, np.nan))
     if not math.isnan(coef[2]):
         xs = np.linspace(x.min(), x.max(), 100)
         ax.plot(xs, coef[0] + coef[1] * xs + coef[2] * xs**2, color=style.method_color("aepo"),
-                linestyle=":", linewidth=1.2, label="quadratic fit (AEPO runs)", zorder=1)
+                linestyle=linestyle, linewidth=1.2, label=f"quadratic fit (AEPO {variant} runs)".replace("  ", " "),
+                zorder=1)
         if vertex["peak"]:
             ax.axvline(vertex["x"], color="#777777", linewidth=0.8, linestyle=(0, (1, 2)))
             note = f"fitted peak at H = {vertex['x']:.2f}"
@@ -78,8 +96,6 @@ def draw_panel(ax, table: pd.DataFrame, key: str) -> dict:
             note = "no interior peak in the fit"
     else:
         note = "fewer than 3 AEPO targets: no fit"
-    if not len(ax.collections) and not ax.lines:
-        style.empty_panel(ax, "no scores")
     return {**vertex, "note": note}
 
 
@@ -112,8 +128,9 @@ def plot(table: pd.DataFrame, source: str | None = None):
         if handles:
             fig.legend(list(handles.values()), list(handles), loc="outside lower center",
                        ncol=min(len(handles), 4))
-        n = table[table["method"] == "aepo"].groupby("entropy_target")["run_id"].count()
-        seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}" if len(n) else "0"
-        fig.suptitle(f"Accuracy against achieved entropy ({seeds} run(s) per AEPO target; "
-                     "bars: 95% bootstrap CIs over runs)")
+        aepo = table[table["method"] == "aepo"]
+        n = aepo.groupby("condition")["run_id"].count() if "condition" in aepo else aepo.groupby("entropy_target")["run_id"].count()
+        seeds = f"{n.min()}" if len(n) and n.min() == n.max() else f"{n.min()}-{n.max()}" if len(n) else "0"
+        fig.suptitle(f"Accuracy against achieved entropy ({seeds} seed(s) per AEPO condition; "
+                     "bars: 95% bootstrap CIs over seeds)")
     return fig, axes

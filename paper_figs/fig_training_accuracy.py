@@ -26,15 +26,15 @@ def val_key(steps: pd.DataFrame) -> str | None:
     return keys[0] if keys else None
 
 
-def groups(steps: pd.DataFrame) -> list[tuple[str, list[tuple[str, float]]]]:
+def groups(steps: pd.DataFrame) -> list[tuple[str, list[tuple[str, float, str]]]]:
     """(column title, conditions) of each non-empty column."""
     conds = conditions(steps)
-    abl_targets = {t for m, t in conds if m in ABLATIONS}
-    cols = [("baselines", [(m, t) for m, t in conds if m in BASELINES]),
-            ("AEPO at each target", [(m, t) for m, t in conds if m in ("grpo", "aepo")]),
-            ("ablations", [(m, t) for m, t in conds if m == "grpo" or m in ABLATIONS
-                           or (m == "aepo" and t in abl_targets)])]
-    return [(title, c) for title, c in cols if any(m != "grpo" for m, _ in c) or title == "baselines" and c]
+    abl_targets = {t for m, t, _ in conds if m in ABLATIONS}
+    cols = [("baselines", [c for c in conds if c[0] in BASELINES]),
+            ("AEPO at each target", [c for c in conds if c[0] in ("grpo", "aepo")]),
+            ("ablations", [c for c in conds if c[0] == "grpo" or c[0] in ABLATIONS
+                           or (c[0] == "aepo" and c[1] in abl_targets)])]
+    return [(title, c) for title, c in cols if any(m != "grpo" for m, _, _ in c) or title == "baselines" and c]
 
 
 def plot(steps: pd.DataFrame):
@@ -42,7 +42,8 @@ def plot(steps: pd.DataFrame):
     cols = groups(steps) or [("no runs", [])]
     window = smoothing_window(steps)
     val = val_key(steps)
-    aepo_targets = [t for m, t in conditions(steps) if m == "aepo"]
+    aepo_targets = sorted({t for m, t, _ in conditions(steps) if m == "aepo"})
+    aepo_variants = sorted({v for m, _, v in conditions(steps) if m == "aepo"})
     rows = [(TRAIN, window, "batch accuracy (%)"), (val, 1, "held-out accuracy (%)")]
     note = (f"top: training batch, rolling mean over {window} steps; bottom: greedy accuracy on the "
             f"{val.split('/')[1] if val else '(none logged)'} validation set")
@@ -53,15 +54,16 @@ def plot(steps: pd.DataFrame):
         for j, (title, conds) in enumerate(cols):
             for i, (key, w, ylabel) in enumerate(rows):
                 ax = axes[i, j]
-                for m, t in conds:
-                    c = curve(steps, m, t, key, w) if key else None
+                for m, t, v in conds:
+                    c = curve(steps, m, t, key, w, variant=v) if key else None
                     if c:
                         drawn.append(c)
                         band = c.band.assign(**{k: c.band[k] * 100 for k in ("point", "lo", "hi")})
                         shades = aepo_targets if m == "aepo" and title.startswith("AEPO") else [t]
                         color = style.condition_color(m, t, shades)
-                        style.draw_band(ax, band, color, style.condition_label(m, math.nan if m == "grpo" else t),
-                                        marker="o" if key == val else None, markersize=2.5)
+                        line = style.variant_linestyle(aepo_variants.index(v)) if m == "aepo" else "-"
+                        style.draw_band(ax, band, color, style.condition_label(m, math.nan if m == "grpo" else t, v),
+                                        marker="o" if key == val else None, markersize=2.5, linestyle=line)
                 if not ax.lines:
                     style.empty_panel(ax, f"no {key or 'validation'} logged")
                 if j == 0:

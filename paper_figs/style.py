@@ -68,6 +68,19 @@ def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
+def variant_label(method: str, variant: str) -> str:
+    """'AEPO', or 'AEPO a=1.0' for one variant of a sweep that varied alpha."""
+    return f"{method_label(method)} {variant}".strip()
+
+
+VARIANT_LINESTYLES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (5, 2, 1, 2)))
+
+
+def variant_linestyle(i: int):
+    """The i-th variant of a method: solid, dashed, dotted, dash-dot (colour stays the method's)."""
+    return VARIANT_LINESTYLES[i % len(VARIANT_LINESTYLES)]
+
+
 def method_color(method: str) -> str:
     return METHOD_COLORS.get(method, "#999999")
 

@@ -13,7 +13,8 @@ Columns of results.parquet (one row per run, in sweep order):
     final_score                      `critic/score/mean` of the last step (training reward),
     entropy_mean, entropy_std        `actor/entropy` over the second half of the steps,
     entropy_abs_err                  mean |H - H_target| over the second half (NaN: no target),
-    entropy_in_band                  fraction of second-half steps with |H - H_target| <= 0.05,
+    entropy_in_band                  fraction of second-half steps within the band around the
+                                     target (analysis.control.band_width: max(0.2 H*, 0.05 nats)),
     wall_time_s, run_dir.
 """
 
@@ -30,19 +31,16 @@ import numpy as np
 from aepo.runlog import read_metrics
 
 TERMINAL = ("finished", "failed")
-ENTROPY_BAND = 0.05  # nats: "within +-0.05 of the target" (issue 3)
-
-
-def entropy_stats(entropy: Iterable[float], target: float | None, band: float = ENTROPY_BAND) -> dict[str, float]:
+def entropy_stats(entropy: Iterable[float], target: float | None) -> dict[str, float]:
     """Control quality over the second half of an entropy trajectory.
 
     entropy: (S,) per-step batch entropy in nats, steps 1..S; the steps after S / 2 are used
     (analysis.control's definition).
     target: H_target in nats, or None / NaN for methods without one (those stats are NaN).
     Returns entropy_mean, entropy_std (population), entropy_abs_err = mean |H - H_target|,
-    entropy_in_band = fraction of steps with |H - H_target| <= band.
+    entropy_in_band = fraction of steps within analysis.control.band_width(H_target).
     """
-    from analysis.control import control_metrics, second_half
+    from analysis.control import band_width, control_metrics, second_half
 
     h = np.asarray(list(entropy), dtype=float)
     steps = np.arange(1, h.size + 1, dtype=float)
@@ -53,7 +51,7 @@ def entropy_stats(entropy: Iterable[float], target: float | None, band: float = 
     out = {"entropy_mean": float(half.mean()), "entropy_std": float(half.std()),
            "entropy_abs_err": nan, "entropy_in_band": nan}
     if target is not None and not math.isnan(target):
-        c = control_metrics(steps, h, target, band)  # the one definition of control quality
+        c = control_metrics(steps, h, target, band_width(target))  # the one definition of control quality
         out.update(entropy_abs_err=c["mae_2nd_half"], entropy_in_band=c["in_band_2nd_half"])
     return out
 

@@ -37,6 +37,7 @@ AXES: dict[str, tuple[str, str]] = {
     "t_high": ("algo.t_high", "th"),
     "t_low": ("algo.t_low", "tl"),
     "mode": ("algo.mode", "m"),
+    "reinforce_norm": ("algo.reinforce_norm", "rn"),
     "controller": ("algo.controller", "c"),
     "extra_prompt_fraction": ("algo.extra_prompt_fraction", "f"),
     "lr": ("optim.lr", "lr"),
