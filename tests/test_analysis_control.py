@@ -50,8 +50,8 @@ def test_overshoot_is_zero_when_entropy_never_reaches_the_target():
 
 
 def test_band_is_relative_to_the_target_with_a_floor_in_nats():
-    assert band_width(1.0, 0.2, 0.05) == pytest.approx(0.2)
-    assert band_width(0.1, 0.2, 0.05) == pytest.approx(0.05)
+    assert band_width(1.0) == pytest.approx(0.2)
+    assert band_width(0.1) == pytest.approx(0.05)
 
 
 def test_entropy_that_halves_has_a_final_to_initial_ratio_of_one_half():

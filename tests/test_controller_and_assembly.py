@@ -1,5 +1,6 @@
 """The bang-bang controller and the AEPO batch assembly, alone."""
 
+import pytest
 import torch
 
 from aepo.core.assembly import assemble_aepo_batch
@@ -73,38 +74,43 @@ def test_a_step_with_no_kept_sample_is_plain_grpo():
     assert s.rows.tolist() == list(range(8))
 
 
-# ---- PI controller (issue 8) and the entropy_adaptive coefficient -------------------------------
-from aepo.core.controller import AdaptiveEntropyCoef, PIController  # noqa: E402
+# ---- the `pi` controller (pi_alpha's law within the budget) and the entropy_adaptive coefficient -------
+from aepo.core.controller import AdaptiveEntropyCoef, make_controller  # noqa: E402
+
+
+def pi(target=0.5, k_p=2.0, k_i=0.05, saturation_steps=50):
+    return make_controller("pi", target, 1.5, 0.8, k_p, k_i, saturation_steps)
 
 
 def test_pi_steady_error_moves_the_integral_term():
-    c = PIController(target=0.5, t_high=1.5, t_low=0.8, k_p=1.0, k_i=0.1)
+    c = pi(k_p=1.0, k_i=0.1)
     for _ in range(3):
         d = c.update(0.4)  # e = +0.1 each step
     assert abs(c.integral - 0.03) < 1e-9
     assert abs(d.strength - (0.1 + 0.03)) < 1e-9 and d.raising and d.temperature == 1.5
 
 
-def test_pi_output_and_integral_respect_their_bounds():
-    c = PIController(target=1.0, t_high=1.5, t_low=0.8, k_p=2.0, k_i=0.5, saturation_steps=3)
-    for _ in range(10):
-        d = c.update(0.0)  # e = +1: saturates
-    assert c.integral == 1.0 and d.strength == 1.0 and d.saturated
-    d = c.update(2.0)  # e = -1: integral unwinds from its clamp at once, not from +5
-    assert c.integral == 0.5 and not d.raising and d.temperature == 0.8
-    assert d.strength == 1.0 and not d.saturated  # at the other bound: the count starts again
+def test_pi_controller_does_not_wind_up_through_an_overshoot():
+    # issue 12.5: 60 steps far below the target, then above it. With the integral clamped to the
+    # output range (the old law) it kept raising at 0.90, 0.79, 0.58 through the overshoot.
+    c = pi(target=0.5)
+    for _ in range(60):
+        d = c.update(0.1)  # e = +0.4: v = 0.8 + I reaches the bound 1 when I = 0.2, then I freezes
+    assert d.strength == 1.0 and c.integral == pytest.approx(0.2)
+    first = c.update(0.55)  # e = -0.05: u = -0.1 + 0.1975
+    assert first.strength == pytest.approx(0.0975) and first.raising
+    assert not c.update(0.6).raising and not c.update(0.7).raising  # lowers from the next step on
 
 
 def test_pi_on_target_with_no_history_uses_no_strength():
-    d = PIController(0.5, 1.5, 0.8).update(0.5)
-    assert d.strength == 0.0
+    assert pi().update(0.5).strength == 0.0
 
 
 def test_pi_state_round_trips_through_a_checkpoint():
-    a = PIController(0.5, 1.5, 0.8)
+    a = pi()
     for h in (0.1, 0.2, 0.9):
         a.update(h)
-    b = PIController(0.5, 1.5, 0.8)
+    b = pi()
     b.load_state_dict(a.state_dict())
     assert b.update(0.3) == a.update(0.3) and b.integral == a.integral
 

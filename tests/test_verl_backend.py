@@ -172,34 +172,102 @@ def test_the_add_splice_carries_eq2_in_the_advantages_and_pads_to_whole_minibatc
     seq_adv = out.batch["advantages"].sum(-1) / out.batch["response_mask"].sum(-1)
     M = b_m + b_x
     assert torch.allclose(seq_adv[:b_m], want.advantages[:b_m] * M / b_m)
-    assert torch.allclose(seq_adv[b_m:n_core], torch.full((kept,), 2.0 * M / kept))
+    # Eq. 2's estimator (reinforce_norm all_samples): each kept row weighs alpha over all b_x temperature samples
+    assert torch.allclose(seq_adv[b_m:n_core], torch.full((kept,), 2.0 * M / b_x))
     assert torch.all(seq_adv[n_core:] == 0)  # pads: the extra rows that were not kept
 
 
-def test_add_mode_advantages_give_the_embedded_eq2_gradient_at_ratio_one():
-    """d/dlogp of verl's seq-mean PPO loss with A' equals the embedded GRPO + alpha * REINFORCE loss."""
+def eq2_rows(n_main_prompts: int = 4, n_extra_prompts: int = 4):
+    torch.manual_seed(0)
+    main_r = torch.randint(0, 2, (n_main_prompts * G,)).float()
+    main_adv = compute_grpo_outcome_advantage(
+        main_r[:, None].expand(-1, 1).clone(), torch.ones(len(main_r), 1),
+        np.array([f"p{i // G}" for i in range(len(main_r))], dtype=object))[0][:, 0]
+    extra_r = torch.tensor([1.0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1][: n_extra_prompts * G])
+    return main_adv, extra_r
+
+
+@pytest.mark.parametrize("norm", ["all_samples", "kept"])
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_verls_add_mode_minibatches_carry_both_terms_and_average_to_the_embedded_eq2_gradient(n, norm):
+    """Issue 12.2, verl's assembly: each of verl's consecutive mini-batches of M rows holds main rows,
+    its share of the kept rows and pads; the mean over mini-batches of the gradients of verl's loss
+    ((1/M) sum seq-mean PPO loss with the advantages A') equals the embedded full-batch Eq. 2 gradient."""
+    from aepo.core.assembly import loss_denominators, minibatches
     from aepo.core.losses import LossBatch, LossConfig, aepo_loss
     from aepo.verl_backend.splice import verl_update_rows
 
-    torch.manual_seed(0)
-    main_adv = torch.tensor([1.0, -1.0, 0.5, -0.5, 0.0, 0.0, 0.0, 0.0])
-    splice = assemble_aepo_batch(main_adv, torch.tensor([1.0, 0.0, 1.0, 1.0]), 4, "add", 0, True)
-    b_m, b_x = 8, 4
-    rows_, adv = verl_update_rows(splice, b_m, b_x, alpha=2.0, rows_per_minibatch=b_m + b_x)
-    logp = torch.randn(b_m + b_x, 3, requires_grad=True)
-    mask = torch.ones(b_m + b_x, 3)
-    # embedded: only the core's rows
-    n = len(splice.rows)
-    emb = LossBatch(logp[rows_[:n]], logp[rows_[:n]].detach(), splice.advantages, mask[:n], torch.zeros(n, 3),
-                    splice.reinforce)
-    loss_e, _ = aepo_loss(emb, LossConfig(alpha=2.0))
-    g_e = torch.autograd.grad(loss_e, logp)[0]
-    # verl: PPO-clip on every update row, seq-mean-token-mean over M rows
-    lp = logp[rows_]
-    ratio = torch.exp(lp - lp.detach())
-    loss_v = (-(adv[:, None] * ratio) * mask[rows_]).sum(-1).div(3).sum() / len(rows_)
-    g_v = torch.autograd.grad(loss_v, logp)[0]
-    assert torch.allclose(g_e, g_v, atol=1e-6)
+    main_adv, extra_r = eq2_rows()
+    b_m, b_x, alpha = len(main_adv), len(extra_r), 2.0
+    splice = assemble_aepo_batch(main_adv, extra_r, G, "add", 0, True)
+    mask_all = torch.ones(b_m + b_x, T)
+    mask_all[::3, -1] = 0
+    d = loss_denominators(mask_all[splice.rows], splice.reinforce, "seq-mean-token-mean", norm, mask_all[b_m:])
+    rows_, adv = verl_update_rows(splice, b_m, b_x, True, alpha, n, d.reinforce)
+    logp = torch.randn(b_m + b_x, T, requires_grad=True)
+    # embedded: the full batch, the whole batch's denominators
+    emb = LossBatch(logp[splice.rows], logp[splice.rows].detach(), splice.advantages, mask_all[splice.rows],
+                    torch.zeros(len(splice.rows), T), splice.reinforce, d.main, d.reinforce)
+    want = torch.autograd.grad(aepo_loss(emb, LossConfig(alpha=alpha))[0], logp)[0]
+    # verl: n consecutive mini-batches of M rows, PPO-clip seq-mean-token-mean over the M rows of each
+    M = (b_m + b_x) // n
+    assert len(rows_) == b_m + b_x and sorted(rows_.tolist()) == list(range(b_m + b_x))
+    got = torch.zeros_like(logp)
+    for k in range(n):
+        r, a = rows_[k * M:(k + 1) * M], adv[k * M:(k + 1) * M]
+        assert (r < b_m).sum() == b_m // n  # every mini-batch its share of main rows
+        lp, m = logp[r], mask_all[r]
+        ratio = torch.exp(lp - lp.detach())
+        loss_v = ((-(a[:, None] * ratio) * m).sum(-1) / m.sum(-1)).sum() / M
+        got += torch.autograd.grad(loss_v, logp)[0] / n
+    assert torch.allclose(got, want, atol=1e-6)
+    # and the embedded trainer's own minibatches agree with it
+    emb_got = torch.zeros_like(logp)
+    share = d.per_minibatch(n)
+    for idx in minibatches(splice.reinforce, n):
+        r = splice.rows[idx]
+        b = LossBatch(logp[r], logp[r].detach(), splice.advantages[idx], mask_all[r], torch.zeros(len(r), T),
+                      splice.reinforce[idx], share.main, share.reinforce)
+        emb_got += torch.autograd.grad(aepo_loss(b, LossConfig(alpha=alpha))[0], logp)[0] / n
+    assert torch.allclose(emb_got, want, atol=1e-6)
+
+
+def test_both_backends_apply_one_decision_alike(monkeypatch):
+    """Issue 12.11: the same decision (pi_alpha at strength 0.5, raising) gives the same rows and K_max in
+    both backends, and verl's controller signal is the embedded trainer's batch entropy (per-response
+    mean), whatever verl's loss_agg_mode."""
+    from aepo.core.assembly import step_budget
+    from aepo.core.controller import Decision
+    from aepo.core.entropy import batch_entropy
+
+    algo = AlgoConfig(method="aepo", mode="replace", alpha=0.25, extra_layout="additional", controller="pi_alpha")
+    decision = Decision(temperature=1.5, raising=True, strength=0.5)
+    t = fake_trainer(algo, monkeypatch)
+    t.config.actor_rollout_ref.actor.loss_agg_mode = "token-mean"
+    t.step_decision = decision
+    t.extra_output = rows(B_X_PROMPTS * G, 100, EXTRA_R, B_X_PROMPTS)
+    main = main_batch()
+    entropys = torch.rand(len(main), T)
+
+    def old_log_prob(self, batch):
+        return DataProto.from_dict(tensors={"old_log_probs": torch.zeros(len(batch), T),
+                                            "entropys": entropys[: len(batch)]}), 0.0
+
+    monkeypatch.setattr(RayPPOTrainer, "_compute_old_log_prob", old_log_prob)
+    t._compute_old_log_prob(main)
+    assert t.main_entropy == pytest.approx(batch_entropy(entropys, main.batch["response_mask"]).item())
+    t._update_actor(main)
+    got = t.seen["batch"].batch["responses"][:, 0]
+    b_m = len(main)
+    budget = step_budget(decision, algo.alpha, b_m)
+    assert budget.k_max == 2  # round(0.5 * 0.25 * 16)
+    want = assemble_aepo_batch(main.batch["advantages"][:, 0], torch.tensor(EXTRA_R, dtype=torch.float), G,
+                               "replace", budget.k_max, True)
+    assert got.tolist() == torch.where(want.rows < b_m, want.rows, 100 + want.rows - b_m).tolist()
+    assert t.seen["batch"].batch["responses"].shape[0] == b_m
+    # the extra groups: all P_x prompts go out whatever the strength, as in the embedded trainer
+    combined = with_extra_groups(main_batch(), B_X_PROMPTS, G, decision.temperature)
+    assert len(combined) == b_m + B_X_PROMPTS * G
 
 
 def test_a_step_without_kept_samples_trains_as_plain_grpo(monkeypatch):
@@ -377,8 +445,18 @@ def test_wandb_mode_reaches_verl_and_the_api_key_never_enters_the_command(tmp_pa
     assert "trainer.logger=[console,file]" in ov and not any("WANDB_MODE" in o for o in ov)
 
 
+def test_verl_dual_clips_as_the_config_says_and_saves_hugging_face_weights_for_aepo_eval(tmp_path):
+    paths = VerlPaths(tmp_path, "m", tmp_path / "t.parquet", None)
+    off = compose(hydra_overrides(RunConfig().with_overrides({"backend": "verl", "algo.method": "grpo"}).validate(), paths))
+    on = compose(hydra_overrides(RunConfig().with_overrides({"backend": "verl", "algo.method": "grpo",
+                                                             "optim.dual_clip_c": 3.0}).validate(), paths))
+    assert off.actor_rollout_ref.actor.clip_ratio_c == 1e9 and on.actor_rollout_ref.actor.clip_ratio_c == 3.0
+    assert "hf_model" in on.actor_rollout_ref.actor.checkpoint.save_contents
+
+
 @pytest.mark.parametrize("sets,message", [
     (["algo.extra_layout=in_place"], "extra_layout=additional"),
+    (["algo.extra_layout=additional", "rollout.temperature=0.9"], "rollout.temperature must be 1"),
     (["algo.extra_layout=additional", "algo.mode=add", "optim.num_minibatches=3"], "multiple of num_minibatches"),
     (["algo.extra_layout=additional"], "use --backend embedded"),
     (["verl.gpu_memory_utilization=1.5"], "gpu_memory_utilization"),
@@ -449,7 +527,9 @@ def test_a_cpu_launch_reaches_verls_gpu_check_through_the_aepo_task_runner_and_i
     res = CliRunner().invoke(app, ["train", "--backend", "verl", "--steps", "2", "--out", str(out), "--wandb", "off",
                                    "--set", "algo.extra_layout=additional", "--set", "verl.gpus_per_node=1",
                                    "--set", "rollout.prompts_per_step=4"])
-    assert res.exit_code == 0, res.output  # the CLI reports; the run's record says what happened
+    assert res.exit_code == 1, res.output  # a failed run fails the command (issue 12.9), in one line
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Total available GPUs 0" in errors[0] and "Traceback" not in res.stderr
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "failed" and "Total available GPUs 0" in result["error"]
     assert "AEPO task runner" in (out / "verl.log").read_text()
