@@ -18,9 +18,12 @@ from typer.testing import CliRunner
 
 from aepo.cli import app
 from aepo.config import RunConfig
-from aepo.core.assembly import assemble_aepo_batch, loss_denominators, minibatches
+from aepo.core.assembly import assemble_aepo_batch
 from aepo.core.losses import LossBatch, LossConfig, aepo_loss, ppo_clip_loss
 from aepo.runlog import read_metrics
+
+# (names added by the fixes are imported inside the tests, so that on the audited commit each test
+# fails on its own finding rather than the whole file on an import)
 
 FAST = ["--wandb", "off", "--set", "rollout.prompts_per_step=4", "--set", "eval_every=0", "--set", "threads=1"]
 
@@ -76,6 +79,8 @@ def loss_of(splice, mask, logp, rows, denoms, alpha=2.0, agg="seq-mean-token-mea
 @pytest.mark.parametrize("agg", ["seq-mean-token-mean", "token-mean"])
 @pytest.mark.parametrize("n", [1, 2, 4])
 def test_add_mode_minibatches_each_carry_both_terms_and_average_to_the_full_batch_eq2_gradient(n, agg):
+    from aepo.core.assembly import loss_denominators, minibatches
+
     splice, mask, extra_mask, logp = eq2_batch()
     full = loss_denominators(mask, splice.reinforce, agg, "all_samples", extra_mask)
     loss, _ = loss_of(splice, mask, logp, torch.arange(len(splice.rows)), full, agg=agg)
@@ -150,6 +155,8 @@ def test_an_error_after_a_steps_update_resumes_without_applying_the_step_twice(t
 
 # ---- 12.4 ---------------------------------------------------------------------------------------
 def test_add_mode_weighs_each_right_temperature_sample_alpha_over_all_samples_as_eq2():
+    from aepo.core.assembly import loss_denominators
+
     # 1 right answer among 64 temperature samples (8 groups of 8), alpha = 2, one main row with A = 0
     extra_r = torch.zeros(64)
     extra_r[0] = 1.0
@@ -286,7 +293,7 @@ def test_the_embedded_trainer_samples_every_extra_prompt_whatever_the_strength(t
     monkeypatch.setattr(trainer, "sample", spy)
     out = tmp_path / "pi"
     # pi_alpha near its target: strength well below 1 on most steps
-    res = train("--steps", "6", "--entropy-target", "1.1", "--out", str(out), *FAST)
+    res = train("--steps", "6", "--entropy-target", "1.15", "--out", str(out), *FAST)
     assert res.exit_code == 0, res.output
     strengths = [r["controller/strength"] for r in read_metrics(out / "metrics.jsonl")]
     assert min(strengths) < 1.0
