@@ -15,12 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-METHODS = ("grpo", "aepo", "entropy_reg", "entropy_adv", "entropy_adaptive", "aepo_no_temp",
-           "aepo_with_negatives", "clip_cov", "kl_cov")
-# Clip-Cov / KL-Cov (Cui et al. 2025) are verl's own losses, offered as extra baselines there.
-VERL_ONLY_METHODS = ("clip_cov", "kl_cov")
-# verl fixes actor.entropy_coeff when its workers start, so a coefficient moved every step cannot reach it.
-EMBEDDED_ONLY_METHODS = ("entropy_adaptive",)
+from aepo.errors import UserError
+from aepo.methods import METHODS
+
 CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
 REINFORCE_NORMS = ("all_samples", "kept")
@@ -30,8 +27,13 @@ BACKENDS = ("embedded", "verl")
 WANDB_MODES = ("auto", "online", "offline", "off")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration value is out of range or unknown; the message is one line."""
+
+
+# The math prompt (the trainer's default `data.prompt_template`, `aepo eval --template plain`);
+# {problem} is substituted with str.format, so literal braces are doubled.
+MATH_PROMPT = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n"
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -54,9 +56,7 @@ class DataConfig:
                                 "(DAPO-17K format). None: the tiny-lab task.")
     prompt_key: str = _f("problem", "Column holding the prompt text.")
     answer_key: str = _f("answer", "Column holding the gold answer.")
-    prompt_template: str = _f("{problem}\nPlease reason step by step, and put your final answer "
-                              "within \\boxed{{}}.\n",
-                              "Template for math prompts ({problem} is substituted). Unused by the tiny lab.")
+    prompt_template: str = _f(MATH_PROMPT, "Template for math prompts ({problem} is substituted). Unused by the tiny lab.")
     max_prompt_tokens: int = _f(512, "Prompts longer than this (in tokens) are left-truncated.")
 
 
@@ -88,7 +88,7 @@ class OptimConfig:
 
 @dataclass
 class AlgoConfig:
-    method: str = _f("aepo", "One of: " + ", ".join(METHODS) + ".")
+    method: str = _f("aepo", "One of: " + ", ".join(METHODS) + " (aepo/methods.py).")
     mode: str = _f("add", "AEPO mode. add: paper Eq. 2, GRPO loss + alpha * REINFORCE on the kept (right) "
                    "temperature samples, normalised as `reinforce_norm` says; replace: the reference code "
                    "(kept samples replace the first K rows of the main batch, K = alpha * rows).")
@@ -244,12 +244,10 @@ class RunConfig:
             (v.rollout_engine in ("vllm", "sglang"), f"unknown verl.rollout_engine '{v.rollout_engine}' (vllm | sglang)"),
             (isinstance(v.extra_overrides, list) and all(isinstance(x, str) and "=" in x for x in v.extra_overrides),
              "verl.extra_overrides must be a list of 'key=value' strings"),
-            (self.backend == "verl" or a.method not in VERL_ONLY_METHODS,
-             f"method '{a.method}' is one of verl's losses: use --backend verl"),
-            (self.backend != "verl" or a.method not in EMBEDDED_ONLY_METHODS,
-             f"method '{a.method}' needs a per-step entropy coefficient, which verl fixes at start: "
-             "use --backend embedded"),
         ]
+        if a.method in METHODS and self.backend not in METHODS[a.method].backends:
+            checks.append((False, f"method '{a.method}' runs on the {' and '.join(METHODS[a.method].backends)} "
+                                  f"backend only (aepo/methods.py): use --backend {METHODS[a.method].backends[0]}"))
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
@@ -282,9 +280,7 @@ class RunConfig:
 
 
 def uses_extra_samples(method: str) -> bool:
-    from aepo.core.methods import METHODS as SPECS
-
-    return method in SPECS and SPECS[method].extra_samples
+    return method in METHODS and METHODS[method].extra_samples
 
 
 def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:

@@ -36,18 +36,12 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from aepo.sweep.results import is_number, read_json
+from aepo.errors import UserError
+from aepo.methods import ABLATIONS, AEPO_FAMILY, BASELINES, METHODS, TARGETED  # noqa: F401 (re-exported)
+from aepo.rundir import CONFIG, METRICS, RESULT, is_number, read_json, read_metrics
 
-ABLATIONS = ("aepo_no_temp", "aepo_with_negatives")  # the paper's two AEPO ablations
-BASELINES = ("grpo", "entropy_reg", "entropy_adv")  # the paper's baselines
-AEPO_FAMILY = ("aepo", *ABLATIONS)
-# methods that hold an entropy target: the AEPO family and the loss-term controller
-TARGETED = (*AEPO_FAMILY, "entropy_adaptive")
-METHOD_ORDER = (*BASELINES, *AEPO_FAMILY)
-# display names, for tables and figures alike
-METHOD_NAMES = {"grpo": "GRPO", "entropy_reg": "Entropy-Reg", "entropy_adv": "Entropy-Adv", "aepo": "AEPO",
-                "aepo_no_temp": "AEPO w/o temperature", "aepo_with_negatives": "AEPO with negatives",
-                "entropy_adaptive": "Entropy-Adaptive"}
+METHOD_ORDER = (*BASELINES, *AEPO_FAMILY)  # the paper's methods, in the order of its tables
+METHOD_NAMES = {name: m.label for name, m in METHODS.items()}  # display names, tables and figures alike
 ID_COLUMNS = ("run_id", "method", "entropy_target", "variant", "condition", "seed")
 # config fields that are bookkeeping, not part of a condition (dotted paths of the RunConfig dict)
 NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
@@ -59,7 +53,7 @@ TAGS = {"algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode":
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
 
 
-class LoadError(ValueError):
+class LoadError(UserError):
     """A source cannot be read; the message is one line."""
 
 
@@ -91,18 +85,16 @@ class Frames:
 def read_run_dir(run_dir: str | Path) -> Run:
     """A run directory written by `aepo train`: config.json, metrics.jsonl, result.json, and any
     `eval*/summary.json` written by `aepo eval`."""
-    from aepo.runlog import read_metrics
-
     d = Path(run_dir)
-    if not (d / "config.json").is_file():
+    if not (d / CONFIG).is_file():
         raise LoadError(f"{d} is not a run directory (no config.json)")
     try:
         cfg = json.loads((d / "config.json").read_text())
     except json.JSONDecodeError as e:
         raise LoadError(f"{d / 'config.json'}: not valid JSON ({e.msg})") from None
-    result = read_json(d / "result.json") or {"status": "running"}
+    result = read_json(d / RESULT) or {"status": "running"}
     evals = [s for p in sorted(d.glob("eval*/**/summary.json")) if (s := read_json(p))]
-    return Run(d.name, cfg.get("config", cfg), read_metrics(d / "metrics.jsonl"), result, evals)
+    return Run(d.name, cfg.get("config", cfg), read_metrics(d / METRICS), result, evals)
 
 
 def read_sweep(sweep_dir: str | Path) -> list[Run]:
@@ -110,7 +102,7 @@ def read_sweep(sweep_dir: str | Path) -> list[Run]:
     runs_dir = Path(sweep_dir) / "runs"
     if not runs_dir.is_dir():
         raise LoadError(f"{sweep_dir} has no runs/ directory")
-    runs = [read_run_dir(p) for p in sorted(runs_dir.iterdir()) if (p / "config.json").is_file()]
+    runs = [read_run_dir(p) for p in sorted(runs_dir.iterdir()) if (p / CONFIG).is_file()]
     if not runs:
         raise LoadError(f"{runs_dir} holds no run directory")
     return runs

@@ -38,7 +38,7 @@ def cell(p: float, lo: float, hi: float, scale: float = 100.0, digits: int = 1, 
     return f"{f.format(p * scale)} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
 
 
-def row_name(method: str, target: float, variant: str = "") -> str:
+def display_label(method: str, target: float, variant: str = "") -> str:
     """'AEPO H*=0.50', with the variant where a sweep varies more than the target ('AEPO H*=0.50 a=1.0')."""
     name = METHOD_NAMES.get(method, method)
     name = name if math.isnan(target) else f"{name} H*={target:.2f}"
@@ -72,7 +72,7 @@ def table2(benchmarks: pd.DataFrame, source: str, measure: str, point: str = "fi
     grpo_avg = wide.loc[wide["method"] == "grpo", "average"].to_numpy(dtype=float)
     rows = []
     for m, t, v, g in conditions(wide, TABLE2_METHODS):
-        row = {"method": row_name(m, t, v), "seeds": len(g)}
+        row = {"method": display_label(m, t, v), "seeds": len(g)}
         for c in [*benches, "average"]:
             row[c] = cell(*interval(g[c]))
         row["Δ GRPO (pts)"] = ("–" if m == "grpo" or grpo_avg.size == 0 else
@@ -93,7 +93,7 @@ def ablation_table(table: pd.DataFrame, score: str | None) -> pd.DataFrame:
         ref = aepo_t[score].to_numpy(dtype=float) if one else np.array([])
         for m, _, v, g in conditions(at_t, AEPO_FAMILY):
             s = g[score].to_numpy(dtype=float) if score else np.array([])
-            rows.append({"method": row_name(m, t, v), "seeds": len(g),
+            rows.append({"method": display_label(m, t, v), "seeds": len(g),
                          "final H (nats)": cell(*interval(g["h_final"]), scale=1, digits=2),
                          "final/initial H": cell(*interval(g["h_ratio"]), scale=1, digits=2),
                          "accuracy (%)": cell(*interval(s)),
@@ -125,7 +125,7 @@ def control_table(table: pd.DataFrame) -> pd.DataFrame:
         c = ", ".join(CONTROLLER_NAMES.get(x, x) for x in sorted(ctrl[h.index].dropna().unique()))
         settled = h["settling_step"].dropna()
         sat = h["saturated"].dropna()
-        row = {"method": row_name(m, t, v), "controller": c or "–",
+        row = {"method": display_label(m, t, v), "controller": c or "–",
                "seeds": len(h), "band (nats)": f"±{h['band'].iloc[0]:.2f}",
                "achieved H (nats)": cell(*interval(h["h_achieved"]), scale=1, digits=2),
                "mean |H−H*|, 2nd half": cell(*interval(h["mae_2nd_half"]), scale=1, digits=3),

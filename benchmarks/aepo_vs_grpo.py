@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aepo.config import RunConfig
 from aepo.embedded.trainer import train
-from aepo.runlog import read_metrics
+from aepo.rundir import read_metrics
 
 VARIANTS = {
     "grpo": {"algo.method": "grpo"},

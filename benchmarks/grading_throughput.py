@@ -48,7 +48,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from aepo.eval.benchmarks import load_benchmark
-    from aepo.eval.grading import GradingPool
+    from aepo.tasks.grading import GradingPool
 
     problems = load_benchmark("math500", args.data_dir)
     sources = {p.id: p.row for p in problems}

@@ -95,7 +95,7 @@ def run_trl(kind: str, steps: int, seed: int, threads: int, sets: dict, full_len
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from aepo.embedded.model import resolve_model_dir
+    from aepo.tasks.models import resolve_model_dir
     from aepo.tasks import tinylab
 
     torch.set_num_threads(threads)

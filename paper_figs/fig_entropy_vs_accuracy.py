@@ -80,7 +80,7 @@ def draw_variant(ax, aepo: pd.DataFrame, key: str, variant: str, marker: str, li
         color = style.condition_color("aepo", t, targets)
         ax.scatter(g["h_achieved"], g[key] * 100, color=color, s=9, alpha=0.45, linewidths=0, zorder=2)
         _ci_point(ax, g["h_achieved"].to_numpy(), g[key].to_numpy() * 100, color, marker,
-                  style.condition_label("aepo", t, variant))
+                  style.display_label("aepo", t, variant))
     x, y = aepo["h_achieved"].to_numpy(dtype=float), aepo[key].to_numpy(dtype=float) * 100
     coef = fit_quadratic(x, y) if len(targets) >= 3 else (np.nan, np.nan, np.nan)
     vertex = quadratic_peak(coef, (x.min(), x.max()) if x.size else (np.nan, np.nan))

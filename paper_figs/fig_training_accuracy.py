@@ -62,7 +62,7 @@ def plot(steps: pd.DataFrame):
                         shades = aepo_targets if m == "aepo" and title.startswith("AEPO") else [t]
                         color = style.condition_color(m, t, shades)
                         line = style.variant_linestyle(aepo_variants.index(v)) if m == "aepo" else "-"
-                        style.draw_band(ax, band, color, style.condition_label(m, math.nan if m == "grpo" else t, v),
+                        style.draw_band(ax, band, color, style.display_label(m, math.nan if m == "grpo" else t, v),
                                         marker="o" if key == val else None, markersize=2.5, linestyle=line)
                 if not ax.lines:
                     style.empty_panel(ax, f"no {key or 'validation'} logged")

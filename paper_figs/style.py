@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from analysis.load import METHOD_NAMES
-from analysis.tables import row_name as condition_label  # noqa: F401  (figures label conditions as tables do)
+from analysis.tables import display_label  # noqa: F401  (figures label conditions as tables do)
 
 import matplotlib
 
@@ -28,7 +28,6 @@ METHOD_COLORS = {
     "aepo_no_temp": "#CC79A7",
     "aepo_with_negatives": "#D55E00",
 }
-METHOD_LABELS = METHOD_NAMES
 TARGET_LINE = {"color": "#555555", "linestyle": (0, (4, 3)), "linewidth": 1.2, "zorder": 1}
 BAND_ALPHA = 0.2
 ENTROPY_LABEL = "entropy H (nats)"
@@ -65,7 +64,7 @@ def paper_style() -> Iterator[None]:
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    return METHOD_NAMES.get(method, method)
 
 
 def variant_label(method: str, variant: str) -> str:

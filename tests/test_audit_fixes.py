@@ -20,7 +20,7 @@ from aepo.cli import app
 from aepo.config import RunConfig
 from aepo.core.assembly import assemble_aepo_batch
 from aepo.core.losses import LossBatch, LossConfig, aepo_loss, ppo_clip_loss
-from aepo.runlog import read_metrics
+from aepo.rundir import read_metrics
 
 # (names added by the fixes are imported inside the tests, so that on the audited commit each test
 # fails on its own finding rather than the whole file on an import)

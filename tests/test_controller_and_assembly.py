@@ -4,29 +4,33 @@ import pytest
 import torch
 
 from aepo.core.assembly import assemble_aepo_batch
-from aepo.core.controller import BangBangController
+from aepo.core.controller import BangBangConfig, BangBangController
+
+
+def bang(target=0.5, t_high=1.5, t_low=0.8):
+    return BangBangController(BangBangConfig(target, t_high, t_low))
 
 
 def test_controller_raises_temperature_below_target():
-    c = BangBangController(target=0.5, t_high=1.5, t_low=0.8)
+    c = bang()
     d = c.update(0.3)
     assert d.temperature == 1.5 and d.raising
 
 
 def test_controller_lowers_temperature_at_or_above_target():
-    c = BangBangController(target=0.5, t_high=1.5, t_low=0.8)
+    c = bang()
     assert c.update(0.5).temperature == 0.8
     assert c.update(0.9).temperature == 0.8 and not c.decision.raising
 
 
 def test_controller_raises_before_any_measurement():
-    assert BangBangController(0.5, 1.2, 0.8).decision.temperature == 1.2
+    assert bang(0.5, 1.2, 0.8).decision.temperature == 1.2
 
 
 def test_controller_state_round_trips():
-    a = BangBangController(0.5, 1.5, 0.8)
+    a = bang()
     a.update(0.7)
-    b = BangBangController(0.5, 1.5, 0.8)
+    b = bang()
     b.load_state_dict(a.state_dict())
     assert b.decision == a.decision and b.last_entropy == 0.7
 
@@ -75,11 +79,15 @@ def test_a_step_with_no_kept_sample_is_plain_grpo():
 
 
 # ---- the `pi` controller (pi_alpha's law within the budget) and the entropy_adaptive coefficient -------
-from aepo.core.controller import AdaptiveEntropyCoef, make_controller  # noqa: E402
+from aepo.config import AlgoConfig  # noqa: E402
+from aepo.core.controller import AdaptiveCoefConfig, AdaptiveEntropyCoef, build_controller  # noqa: E402
+from aepo.methods import METHODS  # noqa: E402
 
 
 def pi(target=0.5, k_p=2.0, k_i=0.05, saturation_steps=50):
-    return make_controller("pi", target, 1.5, 0.8, k_p, k_i, saturation_steps)
+    algo = AlgoConfig(controller="pi", entropy_target=target, t_high=1.5, t_low=0.8, pi_kp=k_p, pi_ki=k_i,
+                      saturation_steps=saturation_steps)
+    return build_controller(METHODS["aepo"], algo)
 
 
 def test_pi_steady_error_moves_the_integral_term():
@@ -116,10 +124,12 @@ def test_pi_state_round_trips_through_a_checkpoint():
 
 
 def test_adaptive_coefficient_steps_toward_target_and_applies_only_below_it():
-    c = AdaptiveEntropyCoef(target=0.2, delta=0.005)
-    assert c.update(0.1) == 0.005 and c.update(0.1) == 0.01
-    assert c.active_coef() == 0.01
-    assert c.update(0.3) == 0.005 and c.active_coef() == 0.0  # above target: bonus off
+    c = AdaptiveEntropyCoef(AdaptiveCoefConfig(target=0.2, delta=0.005))
+    assert c.decision.entropy_coef == 0.0  # before any measurement: the coefficient starts at 0
+    assert c.update(0.1).entropy_coef == 0.005 and c.update(0.1).entropy_coef == 0.01
+    d = c.update(0.3)  # above target: the coefficient steps down and the bonus is off
+    assert c.coef == 0.005 and d.entropy_coef == 0.0 and d.target == 0.2
     for _ in range(5):
         c.update(0.5)
     assert c.coef == 0.0  # lower bound
+    assert d.temperature == 1.0 and d.strength == 0.0  # it samples nothing at T != 1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from aepo.errors import UserError
 from aepo.eval.benchmarks import BenchmarkError, load_benchmark
 
 DATA = Path(os.environ.get("AEPO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "eval"
@@ -58,7 +59,7 @@ def test_missing_data_file_is_a_one_line_error(tmp_path):
 ])
 def test_malformed_row_is_a_one_line_error_naming_the_row(tmp_path, line, match):
     (tmp_path / "gsm8k.jsonl").write_text(json.dumps({"question": "ok", "answer": "#### 1", "idx": 9}) + "\n" + line + "\n")
-    with pytest.raises(BenchmarkError, match=match) as e:
+    with pytest.raises(UserError, match=match) as e:  # BenchmarkError, or the JSONL reader's own
         load_benchmark("gsm8k", tmp_path)
     assert "\n" not in str(e.value)
 

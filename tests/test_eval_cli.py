@@ -69,7 +69,7 @@ def test_responses_mode_grades_rows_against_golds_and_writes_samples_and_summary
 @pytest.mark.parametrize("content, message", [
     ('{"benchmark": "gsm9k", "id": 0, "response": "1"}', "unknown benchmark 'gsm9k'"),
     ('{"benchmark": "gsm8k", "id": 99999, "response": "1"}', "no problem with id '99999'"),
-    ('{"benchmark": "gsm8k", "response": "1"}', "row needs 'benchmark', 'id' and 'response'"),
+    ('{"benchmark": "gsm8k", "response": "1"}', "needs 'benchmark', 'id' and 'response'"),
     ('{"benchmark": "gsm8k", ', "not valid JSON"),
 ])
 def test_bad_responses_files_fail_with_one_line_error(tmp_path, content, message):
@@ -135,13 +135,17 @@ def test_sweep_evaluates_finished_runs_and_merges_scores_into_results(tmp_path, 
         run = sweep / "runs" / run_id
         shutil.copytree(tiny_model, run / "checkpoint", ignore=shutil.ignore_patterns("tinylab.json"))
         (run / "config.json").write_text(json.dumps({"model_dir": str(tiny_model)}))
-        (run / "result.json").write_text(json.dumps({"status": status}))
-    pd.DataFrame({"run_id": ["a", "b"], "final/score": [0.5, 0.1]}).to_parquet(sweep / "results.parquet")
+        (run / "result.json").write_text(json.dumps({"status": status, "steps_done": 5,
+                                                     "final/critic/score/mean": 0.5}))
+    # the sweep's record, as `aepo sweep` writes it (aepo.sweep.results.sweep_record)
+    (sweep / "sweep.json").write_text(json.dumps({"name": "s", "axes": ["seed"], "runs": [
+        {"run_id": r, "method": "grpo", "point": {"seed": 0}, "run_dir": str(sweep / "runs" / r), "steps": 5,
+         "entropy_target": None} for r in ("a", "b")]}))
     res = aepo("--sweep", sweep, "--benchmarks", "tinylab", "--limit", 4)
     assert res.exit_code == 0, res.output
     assert (sweep / "runs" / "a" / "eval" / "summary.json").is_file()
     assert not (sweep / "runs" / "b" / "eval").exists()
-    df = pd.read_parquet(sweep / "results.parquet").set_index("run_id")
-    assert df.loc["a", "final/score"] == 0.5
+    df = pd.read_parquet(sweep / "results.parquet").set_index("run_id")  # recomputed by the sweep's one writer
+    assert df.loc["a", "final_score"] == 0.5 and df.loc["a", "status"] == "finished"
     assert 0 <= df.loc["a", "eval/tinylab/accuracy"] <= 1
     assert pd.isna(df.loc["b", "eval/tinylab/accuracy"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aepo.eval.benchmarks import load_benchmark
-from aepo.eval.grading import GradingPool, as_latex, extract_answer, grade
+from aepo.tasks.grading import GradingPool, as_latex, extract_answer, grade
 
 DATA = Path(os.environ.get("AEPO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "eval"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared eval data not found at {DATA}")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from aepo.config import RunConfig
-from aepo.runlog import RunLogger, read_metrics, wandb_mode
+from aepo.rundir import read_metrics
+from aepo.runlog import RunLogger, wandb_mode
 
 
 def test_wandb_auto_is_online_only_with_an_api_key(monkeypatch):

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from aepo.sweep.results import entropy_stats, needs_work, run_status
+from aepo.rundir import run_status
+from aepo.sweep.results import entropy_stats, needs_work
 
 
 def test_entropy_stats_use_only_the_second_half():

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from aepo.cli import app
 from aepo.glossary import is_known
-from aepo.runlog import read_metrics
+from aepo.rundir import read_metrics
 
 FAST = ["--wandb", "off", "--set", "rollout.prompts_per_step=4", "--set", "eval_every=0", "--set", "threads=1"]
 TIMING = ("timing_s/", "perf/")
@@ -109,7 +109,7 @@ def test_a_malformed_data_file_is_rejected(tmp_path, tiny_model_dir):
     bad.write_text('{"problem": "1+1", "answer": "2"}\n{not json\n')
     res = run_cli("--model", str(tiny_model_dir), "--set", f"data.train_file={bad}", "--steps", "1",
                   "--out", str(tmp_path / "o"), "--wandb", "off")
-    assert res.exit_code == 2 and "malformed JSON on line 2" in res.output
+    assert res.exit_code == 2 and "bad.jsonl:2: not valid JSON" in res.output
 
 
 def test_an_existing_run_is_never_overwritten_without_resume(tmp_path, tiny_model_dir):

@@ -26,8 +26,8 @@ from verl.trainer.ppo.ray_trainer import RayPPOTrainer  # noqa: E402
 from aepo.cli import app  # noqa: E402
 from aepo.config import AlgoConfig, RunConfig  # noqa: E402
 from aepo.core.assembly import assemble_aepo_batch  # noqa: E402
-from aepo.core.controller import controller_from_config  # noqa: E402
-from aepo.core.methods import METHODS  # noqa: E402
+from aepo.core.controller import build_controller  # noqa: E402
+from aepo.methods import METHODS  # noqa: E402
 from aepo.verl_backend import launch as launch_mod  # noqa: E402
 from aepo.verl_backend.agent_loop import row_sampling_params  # noqa: E402
 from aepo.verl_backend.splice import ENTROPY_COLUMN, with_extra_groups  # noqa: E402
@@ -105,7 +105,7 @@ def fake_trainer(algo: AlgoConfig, monkeypatch, num_minibatches: int = 1) -> Aep
                                  "trainer": {"default_local_dir": "/nonexistent"}})
     t.algo, t.extra_prompts, t.num_minibatches = algo, B_X_PROMPTS, num_minibatches
     t.spec = METHODS[algo.method]
-    t.controller = controller_from_config(algo)
+    t.controller = build_controller(METHODS[algo.method], algo)
     t.step_decision, t.extra_output, t.main_entropy = t.controller.decision, None, None
     t.warned_saturation = False
 
@@ -241,7 +241,7 @@ def test_both_backends_apply_one_decision_alike(monkeypatch):
     from aepo.core.entropy import batch_entropy
 
     algo = AlgoConfig(method="aepo", mode="replace", alpha=0.25, extra_layout="additional", controller="pi_alpha")
-    decision = Decision(temperature=1.5, raising=True, strength=0.5)
+    decision = Decision(target=0.5, temperature=1.5, raising=True, strength=0.5)
     t = fake_trainer(algo, monkeypatch)
     t.config.actor_rollout_ref.actor.loss_agg_mode = "token-mean"
     t.step_decision = decision
@@ -325,7 +325,7 @@ def test_the_temperature_groups_go_out_in_the_same_rollout_call_and_validation_i
     t = AepoRayTrainer.__new__(AepoRayTrainer)
     t.config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"n": G}}})
     t.spec, t.extra_prompts = METHODS["aepo"], B_X_PROMPTS
-    t.controller = controller_from_config(AlgoConfig(t_high=1.5))
+    t.controller = build_controller(METHODS["aepo"], AlgoConfig(t_high=1.5))
     wrapper = _TemperatureRollout(Inner(), t)
     gen = rows(B_M_PROMPTS * G, 0, MAIN_R, B_M_PROMPTS)
     main = wrapper.generate_sequences(gen)

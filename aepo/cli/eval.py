@@ -10,13 +10,10 @@ import typer
 
 from aepo.cli.common import fail
 
-app = typer.Typer(add_completion=False, help=__doc__)
-
 BENCHMARK_HELP = ("Comma-separated: aime24, amc23, college_math, gsm8k, math500, math, minerva_math, "
                   "olympiadbench, tinylab (the tiny lab's held-out set; needs a tiny-lab model).")
 
 
-@app.callback(invoke_without_command=True)
 def eval_command(
     model: Annotated[Optional[Path], typer.Option(help="HF model directory or training run directory "
                                                   "(its checkpoint/ is loaded).")] = None,
@@ -57,10 +54,9 @@ def eval_command(
     if backend not in ("auto", "embedded", "vllm") or wandb not in ("off", "auto", "online", "offline"):
         fail(f"unknown --backend '{backend}' or --wandb '{wandb}'")
 
-    from aepo.eval.benchmarks import NAMES, BenchmarkError
-    from aepo.config import ConfigError
-    from aepo.eval.generate import ModelError
-    from aepo.eval.runner import EvalError, EvalSettings, evaluate_model, evaluate_responses, evaluate_sweep, log_wandb
+    from aepo.errors import UserError
+    from aepo.eval.benchmarks import NAMES
+    from aepo.eval.runner import EvalSettings, evaluate_model, evaluate_responses, evaluate_sweep, log_wandb
 
     names = [b.strip() for b in (benchmarks or "").split(",") if b.strip()]
     unknown = [b for b in names if b not in NAMES]
@@ -79,13 +75,13 @@ def eval_command(
                 fail(f"no responses file {responses}")
             model_dir = None
             if model is not None:
-                from aepo.eval.generate import resolve_model_dir
+                from aepo.rundir import model_dir_of
 
-                model_dir = resolve_model_dir(model)
+                model_dir = model_dir_of(model)
             summary = evaluate_responses(responses, st, out, model_dir, echo=typer.echo)
         else:
             summary = evaluate_model(model, st, out, echo=typer.echo)
-    except (BenchmarkError, ModelError, EvalError, ConfigError) as e:
+    except UserError as e:
         fail(str(e))
     typer.echo(f"average accuracy {summary['average'].get('accuracy', float('nan')):.4f}; wrote {out}")
     log_wandb(summary, wandb, name=f"eval-{Path(responses or model).name}", out_dir=out)

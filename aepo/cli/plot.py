@@ -9,12 +9,6 @@ import typer
 
 from aepo.cli.common import fail
 
-# A group (mounted with add_typer) that takes a positional argument: let options follow it.
-app = typer.Typer(add_completion=False, help=__doc__, subcommand_metavar="",
-                  context_settings={"allow_interspersed_args": True})
-
-
-@app.callback(invoke_without_command=True)
 def plot_command(
     sweep_dir: Annotated[Optional[Path], typer.Argument(metavar="SWEEP_DIR", help="Sweep directory (its runs/ are read).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory: report.md, claims.json, "
@@ -33,8 +27,9 @@ def plot_command(
     if sweep_dir is not None and not sweep_dir.is_dir():
         fail(f"no sweep directory {sweep_dir}")
 
-    from analysis.load import LoadError, load
-    from analysis.report import make_report
+    from aepo.errors import UserError
+    from analysis.load import load
+    from paper_figs.report import make_report
 
     sources = [s for s in (str(sweep_dir) if sweep_dir else None,
                            f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'}" if runs else None,
@@ -42,7 +37,7 @@ def plot_command(
     try:
         frames = load(sweep_dir, runs or (), from_wandb)
         written = make_report(frames, out, " + ".join(sources))
-    except (LoadError, ValueError) as e:
+    except UserError as e:
         fail(str(e))
     n_fig, n_tab = len(written["figures"]), len(written["tables"])
     typer.echo(f"wrote {n_fig} figure files, {n_tab} table files and {out / 'report.md'}")

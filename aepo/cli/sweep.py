@@ -41,7 +41,7 @@ def entropy_targets(
     Re-running the same command continues the sweep: finished runs are skipped, interrupted
     runs resume from their checkpoint, failed runs are retried only with --retry-failed.
     """
-    from aepo.config import ConfigError
+    from aepo.errors import UserError
 
     from aepo.sweep.spec import load_sweep
 
@@ -49,7 +49,7 @@ def entropy_targets(
         fail(f"--workers must be >= 1, got {workers}")
     try:
         sweep = load_sweep(config, out).with_overrides({"wandb": wandb} if wandb else {})
-    except ConfigError as e:
+    except UserError as e:
         fail(str(e))
     if dry_run:
         typer.echo(run_table(sweep))
@@ -60,7 +60,7 @@ def entropy_targets(
             try:
                 for r in verl_runs:
                     typer.echo(f"\n# {r.run_id}\n{dry_run_command(r.config, one_line=True)}")
-            except ConfigError as e:
+            except UserError as e:
                 fail(str(e))
         return
     from aepo.sweep.scheduler import run_sweep
@@ -71,7 +71,7 @@ def entropy_targets(
     except KeyboardInterrupt:
         typer.echo("interrupted: run the same command again to resume the sweep", err=True)
         raise typer.Exit(130)
-    except ConfigError as e:
+    except UserError as e:
         fail(str(e))
     except ModuleNotFoundError as e:
         fail(f"missing dependency '{e.name}' (storage {storage or 'sqlite'})")
@@ -90,7 +90,7 @@ def entropy_targets(
 
 def run_table(sweep) -> str:
     """The dry-run table: one line per run with its grid point and current status."""
-    from aepo.sweep.results import run_status
+    from aepo.rundir import run_status
 
     axes = list(sweep.axes)
     header = ["run_id", "method", *axes, "steps", "backend", "status"]

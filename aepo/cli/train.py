@@ -44,6 +44,7 @@ def train_command(
     aepo/config.py (an option left out decides nothing). A run that fails exits 1 with one line.
     """
     from aepo.config import ConfigError, load_config_file, parse_set_option
+    from aepo.errors import UserError
 
     explicit = {
         "algo.method": method, "model.name_or_path": model, "algo.entropy_target": entropy_target,
@@ -70,7 +71,7 @@ def train_command(
 
             with StepProgress(f"{cfg.algo.method} {Path(cfg.out).name}") as progress:
                 result = train(cfg, resume=resume, progress=progress, log=lambda m: typer.echo(m, err=True))
-    except ConfigError as e:
+    except UserError as e:
         fail(str(e))
     except ModuleNotFoundError as e:
         fail(f"missing dependency '{e.name}'")

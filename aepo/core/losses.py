@@ -2,7 +2,8 @@
 
     loss_fn(batch: LossBatch, cfg: LossConfig) -> (scalar loss, dict of floats)
 
-`METHOD_LOSSES` maps method names to them; trainers never branch on a method name.
+`LOSSES` maps loss names to them; aepo/methods.py says which loss each method uses, so
+trainers never branch on a method name.
 """
 
 from __future__ import annotations
@@ -157,11 +158,9 @@ def aepo_loss(batch: LossBatch, cfg: LossConfig) -> tuple[torch.Tensor, dict[str
     return loss, metrics
 
 
-METHOD_LOSSES = {
+LOSSES = {
     "grpo": grpo_loss,
     "entropy_reg": entropy_reg_loss,
     "entropy_adv": entropy_adv_loss,
     "aepo": aepo_loss,
-    "aepo_no_temp": aepo_loss,
-    "aepo_with_negatives": aepo_loss,
 }

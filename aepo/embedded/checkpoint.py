@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-CHECKPOINT = "checkpoint"
+from aepo.rundir import CHECKPOINT, TRAINER_STATE
 
 
 def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict[str, Any]) -> Path:
@@ -26,7 +26,7 @@ def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict[str,
     # torch RNG is the only other random state
     torch.save({"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()},
                tmp / "optimizer.pt")
-    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+    (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2))
     old = run_dir / f".{CHECKPOINT}.old"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -34,11 +34,6 @@ def save_checkpoint(run_dir: Path, model, tokenizer, optimizer, state: dict[str,
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-def load_trainer_state(run_dir: Path) -> dict[str, Any] | None:
-    p = run_dir / CHECKPOINT / "trainer_state.json"
-    return json.loads(p.read_text()) if p.is_file() else None
 
 
 def load_optimizer(run_dir: Path, optimizer) -> None:

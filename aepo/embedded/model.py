@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from aepo.config import ConfigError
@@ -15,22 +13,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' requested but CUDA is not available")
     return torch.device(name)
-
-
-def resolve_model_dir(name: str, log=print) -> str:
-    """'tiny' / 'tiny-weak' -> the cached tiny-lab model; a path must exist; else a hub id."""
-    from aepo.tasks import tinylab
-
-    if name in tinylab.SPECS:
-        return str(tinylab.tiny_model_path(name, log=log))
-    p = Path(name).expanduser()
-    if p.exists():
-        if not (p / "config.json").is_file():
-            raise ConfigError(f"model path {p} has no config.json (not a Hugging Face model directory)")
-        return str(p)
-    if name.startswith((".", "/", "~")) or name.count("/") != 1:
-        raise ConfigError(f"model path does not exist: {name}")
-    return name  # a hub id such as Qwen/Qwen2.5-Math-7B (needs network or a local HF cache)
 
 
 def load_model(name_or_path: str, dtype: str, device: torch.device):

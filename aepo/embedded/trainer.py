@@ -24,25 +24,23 @@ from typing import Any, Callable
 
 import torch
 
-from aepo.config import ConfigError, RunConfig
+from aepo.config import RunConfig
 from aepo.core.advantages import grpo_advantages
 from aepo.core.assembly import (Denominators, Splice, assemble_aepo_batch, loss_denominators, minibatches,
                                 step_budget)
-from aepo.core.controller import NO_DECISION, AdaptiveEntropyCoef, controller_from_config
+from aepo.core.controller import build_controller
 from aepo.core.entropy import batch_entropy, entropy_from_logprobs, sampled_logprob_estimate, sequence_mean
-from aepo.core.losses import LossBatch, LossConfig
-from aepo.core.methods import METHODS
+from aepo.core.losses import LOSSES, LossBatch, LossConfig
 from aepo.embedded import checkpoint as ckpt
-from aepo.embedded.model import load_model, resolve_device, resolve_model_dir, stop_ids
+from aepo.embedded.model import load_model, resolve_device, stop_ids
 from aepo.embedded.sampler import Rollout, response_logits, sample
-from aepo.runlog import RunLogger, provenance, read_metrics, truncate_metrics, write_json_atomic
+from aepo.methods import METHODS
+from aepo.rundir import CONFIG, METRICS, RESULT, prepare, provenance, result_record, truncate_metrics, write_json_atomic
+from aepo.runlog import RunLogger
+from aepo.tasks.models import resolve_model_dir
 from aepo.tasks.prompts import Task, load_task
 
 Progress = Callable[[int, int, dict[str, Any]], None]  # (step, total, record)
-
-
-class RunDirError(ConfigError):
-    """The run directory holds something this call must not overwrite."""
 
 
 # ---- one step's pieces -----------------------------------------------------------------------
@@ -88,33 +86,13 @@ def plain_splice(main_adv: torch.Tensor) -> Splice:
 
 
 # ---- the run -----------------------------------------------------------------------------------
-def prepare_run_dir(cfg: RunConfig, resume: bool) -> tuple[Path, dict | None]:
-    """Check the run dir before anything is written; return (dir, trainer state to resume)."""
-    out = Path(cfg.out)
-    state = ckpt.load_trainer_state(out) if out.exists() else None
-    has_record = out.exists() and any((out / f).exists() for f in ("metrics.jsonl", "result.json", "config.json"))
-    if not resume and has_record:
-        raise RunDirError(f"run directory {out} already holds a run; pass --resume to continue it "
-                          "or choose another --out")
-    if resume and state is not None:
-        saved = RunConfig.from_dict(json.loads((out / "config.json").read_text())["config"])
-        mine, theirs = cfg.to_dict(), saved.to_dict()
-        for d in (mine, theirs):  # these may change between resumes
-            for k in ("steps", "out", "wandb", "wandb_group", "save_every", "threads"):
-                d.pop(k, None)
-        if mine != theirs:
-            raise RunDirError(f"--resume with a config that differs from {out / 'config.json'}")
-    out.mkdir(parents=True, exist_ok=True)
-    return out, state
-
-
 def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None,
           log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) one training run; returns the result record (also in result.json)."""
     cfg.validate()
-    out, state = prepare_run_dir(cfg, resume)
-    if state is not None and state["step"] >= cfg.steps and (out / "result.json").is_file():
-        return json.loads((out / "result.json").read_text())  # already finished
+    out, state = prepare(cfg, resume)
+    if state is not None and state["step"] >= cfg.steps and (out / RESULT).is_file():
+        return json.loads((out / RESULT).read_text())  # already finished
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -124,6 +102,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     load_from = str(out / ckpt.CHECKPOINT) if state is not None else model_dir
     model, tok = load_model(load_from, cfg.model.dtype, device)
     spec, d = METHODS[cfg.algo.method], cfg.derived()
+    loss_fn = LOSSES[spec.loss]
     loss_cfg = LossConfig(clip_eps=cfg.optim.clip_eps, agg_mode=cfg.optim.loss_agg_mode, alpha=cfg.algo.alpha,
                           entropy_coef=cfg.algo.entropy_coef, adv_beta=cfg.algo.adv_beta,
                           adv_kappa=cfg.algo.adv_kappa, dual_clip_c=cfg.optim.dual_clip_c)
@@ -132,19 +111,17 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))
     a = cfg.algo
-    controller = controller_from_config(a)
-    coef_ctrl = AdaptiveEntropyCoef(a.entropy_target, a.adaptive_delta, 0.0, a.adaptive_max)
+    controller = build_controller(spec, a)
     start, wall_before = 0, 0.0
     if state is not None:
         ckpt.load_optimizer(out, optimizer)
         controller.load_state_dict(state["controller"])
-        coef_ctrl.load_state_dict(state["entropy_coef"])
         start, wall_before = state["step"], state.get("wall_time_s", 0.0)
-        truncate_metrics(out / "metrics.jsonl", start)
+        truncate_metrics(out / METRICS, start)
         log(f"resuming {out} from step {start}")
-    elif (out / "metrics.jsonl").exists():  # resumed before its first checkpoint: start over
-        truncate_metrics(out / "metrics.jsonl", 0)
-    write_json_atomic(out / "config.json", {"config": cfg.to_dict(), "derived": d, "model_dir": model_dir,
+    elif (out / METRICS).exists():  # resumed before its first checkpoint: start over
+        truncate_metrics(out / METRICS, 0)
+    write_json_atomic(out / CONFIG, {"config": cfg.to_dict(), "derived": d, "model_dir": model_dir,
                                             "task": task.name, "aepo_mode": cfg.algo.mode if spec.extra_samples
                                             else None, **provenance()})
     prompt_ids = encode_prompts(tok, task, cfg.data.max_prompt_tokens)
@@ -160,7 +137,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
 
     def save(step_done: int) -> None:
         path = ckpt.save_checkpoint(out, model, tok, optimizer, {
-            "step": step_done, "controller": controller.state_dict(), "entropy_coef": coef_ctrl.state_dict(),
+            "step": step_done, "controller": controller.state_dict(),
             "wall_time_s": wall_before + time.time() - t_start})
         if (Path(model_dir) / "tinylab.json").is_file():  # so `aepo eval` knows the task
             shutil.copy(Path(model_dir) / "tinylab.json", path / "tinylab.json")
@@ -192,16 +169,17 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             t_reward = time.time()
             b_m = len(main_p) * G
             main_adv = grpo_advantages(rewards[:b_m], G)
-            # the controller's strength scales the regularization budget (bang-bang: always 1)
+            # the controller's strength scales the regularization budget (bang-bang: always 1);
+            # entropy_adaptive's decision carries the entropy bonus's coefficient
             budget = step_budget(decision, cfg.algo.alpha, b_m)
             step_cfg = dataclasses.replace(loss_cfg, alpha=budget.alpha)
+            if decision.entropy_coef is not None:
+                step_cfg = dataclasses.replace(step_cfg, entropy_coef=decision.entropy_coef)
             if spec.extra_samples:
                 splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, budget.k_max,
                                              decision.raising, spec.keep_negatives, cfg.algo.halve_when_lowering)
             else:
                 splice = plain_splice(main_adv)
-            if spec.adaptive_entropy_coef:
-                step_cfg = dataclasses.replace(step_cfg, entropy_coef=coef_ctrl.active_coef())
             # -- 4. the controller's signal: exact T = 1 entropy of the on-policy main rows
             main_mask = roll.response_mask[:b_m]
             h_main = batch_entropy(roll.entropy[:b_m], main_mask).item()
@@ -212,12 +190,11 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             denoms = loss_denominators(upd.response_mask, splice.reinforce, cfg.optim.loss_agg_mode,
                                        cfg.algo.reinforce_norm, roll.response_mask[b_m:])
             dirty = True
-            metrics = update(model, optimizer, spec.loss, step_cfg, upd, splice, denoms, cfg, device)
+            metrics = update(model, optimizer, loss_fn, step_cfg, upd, splice, denoms, cfg, device)
             controller.update(h_main)
-            coef_ctrl.update(h_main)
-            if controller.decision.saturated and not warned_saturation and spec.extra_samples:
+            if controller.decision.saturated and not warned_saturation:
                 warned_saturation = True
-                log(controller.decision.saturation_warning(a.entropy_target, a.saturation_steps))
+                log(controller.decision.saturation_warning(a.saturation_steps))
             t_end = time.time()
             n_tokens = int(roll.response_mask.sum())
             record = {
@@ -229,9 +206,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                 "critic/advantages/mean": sequence_mean(splice.advantages[:, None].expand_as(upd.response_mask),
                                                          upd.response_mask).item(),
                 "response_length/mean": main_mask.sum(-1).float().mean().item(),
-                **(decision if spec.extra_samples else NO_DECISION).metrics(
-                    cfg.algo.entropy_target, t_extra if spec.extra_samples else 1.0),
-                "controller/entropy_coef": step_cfg.entropy_coef if spec.adaptive_entropy_coef else 0.0,
+                **decision.metrics(),
                 "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
                 **splice.metrics(),
                 "timing_s/gen": t_gen - t0,
@@ -258,8 +233,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
     finally:
         if not dirty and (done > start or status == "finished"):
             save(done)  # (a dirty state is dropped: --resume reruns its step from the last checkpoint)
-        result = summarize(out, cfg, status, error, done, wall_before + time.time() - t_start)
-        write_json_atomic(out / "result.json", result)
+        result = result_record(out, cfg, status, error, done, wall_before + time.time() - t_start)
+        write_json_atomic(out / RESULT, result)
         logger.close(result)
     return result
 
@@ -316,23 +291,3 @@ def validate(model, tok, task: Task, cfg: RunConfig, device, eos: list[int]) -> 
     name = task.name
     return {f"val/{name}/accuracy": acc, f"val/{name}/mean@{n_samples}": r.mean().item(),
             f"val/{name}/pass@{n_samples}": (r.max(1).values).mean().item()}
-
-
-def summarize(out: Path, cfg: RunConfig, status: str, error: str | None, steps_done: int,
-              wall: float) -> dict[str, Any]:
-    """result.json: status, final / best numbers, provenance."""
-    rows = read_metrics(out / "metrics.jsonl")
-    res: dict[str, Any] = {"status": status, "error": error, "steps_done": steps_done, "steps": cfg.steps,
-                           "wall_time_s": wall, "method": cfg.algo.method, "mode": cfg.algo.mode,
-                           "entropy_target": cfg.algo.entropy_target, "alpha": cfg.algo.alpha,
-                           "seed": cfg.seed, "checkpoint": ckpt.CHECKPOINT, **provenance()}
-    if rows:
-        last = rows[-1]
-        for k in ("actor/entropy", "critic/score/mean"):
-            res[f"final/{k}"] = last.get(k)
-        val_keys = sorted({k for r in rows for k in r if k.startswith("val/")})
-        for k in val_keys:
-            vals = [r[k] for r in rows if k in r]
-            res[f"final/{k}"], res[f"best/{k}"] = vals[-1], max(vals)
-        res["mean_step_s"] = sum(r["timing_s/step"] for r in rows) / len(rows)
-    return res

@@ -19,18 +19,19 @@ Field mapping (see shared/data/SOURCES.md):
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from aepo.eval.grading import last_boxed
+from aepo.errors import UserError
+from aepo.rundir import read_json, read_jsonl
+from aepo.tasks.grading import last_boxed
 
 TINYLAB = "tinylab"
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(UserError):
     """Unknown benchmark, missing file or malformed row; the message is one line."""
 
 
@@ -111,18 +112,7 @@ def _read_rows(name: str, data_dir: str | Path) -> tuple[str, list[dict]]:
         import pandas as pd
 
         return str(path), pd.read_parquet(path).to_dict("records")
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BenchmarkError(f"{path}:{i + 1}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise BenchmarkError(f"{path}:{i + 1}: expected a JSON object")
-        rows.append(row)
-    return str(path), rows
+    return str(path), read_jsonl(path)
 
 
 def _read_hub(name: str, repo: str) -> tuple[str, list[dict]]:
@@ -176,10 +166,8 @@ def tinylab_spec_for(model_dir: str | Path):
     model_dir = Path(model_dir)
     spec = load_spec(model_dir)
     for run_dir in list(model_dir.parents)[:4] if spec is None else []:
-        try:
-            start = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("model_dir")
-        except (OSError, ValueError, AttributeError):
-            continue
+        record = read_json(run_dir / "config.json")
+        start = record.get("model_dir") if isinstance(record, dict) else None
         if start:
             return load_spec(start)
     return spec

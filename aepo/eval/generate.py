@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
-from aepo.embedded.checkpoint import CHECKPOINT
+from aepo.config import MATH_PROMPT
+from aepo.errors import UserError
+from aepo.rundir import model_dir_of
 
 # Prompt templates; `{problem}` is substituted with str.format (write literal braces doubled).
 TEMPLATES = {
@@ -21,14 +23,10 @@ TEMPLATES = {
                   "within \\boxed{{}}.<|im_end|>\n<|im_start|>user\n{problem}<|im_end|>\n"
                   "<|im_start|>assistant\n"),
     # the trainer's default math prompt (aepo.config.DataConfig.prompt_template)
-    "plain": "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n",
+    "plain": MATH_PROMPT,
     # the problem text alone (the tiny lab always uses this)
     "raw": "{problem}",
 }
-
-
-class ModelError(ValueError):
-    """The model path is not a model or run directory; the message is one line."""
 
 
 def format_prompt(template: str, problem: str) -> str:
@@ -36,47 +34,13 @@ def format_prompt(template: str, problem: str) -> str:
     return TEMPLATES.get(template, template).format(problem=problem)
 
 
-def resolve_model_dir(path_or_run_dir: str | Path) -> Path:
-    """A HF model directory as is; an embedded run directory's `checkpoint/`; a verl run's last
-    `checkpoints/global_step_N/actor/huggingface` (the toolkit asks verl to save it there)."""
-    p = Path(path_or_run_dir)
-    if (p / CHECKPOINT / "config.json").is_file():
-        return p / CHECKPOINT
-    verl_root = p / "checkpoints"
-    if (verl_root / "latest_checkpointed_iteration.txt").is_file():
-        step = (verl_root / "latest_checkpointed_iteration.txt").read_text().strip()
-        actor = verl_root / f"global_step_{step}" / "actor"
-        hf = actor / "huggingface"
-        if any(hf.glob("*.safetensors")) or (hf / "model.safetensors.index.json").is_file():
-            return hf
-        raise ModelError(f"{p} is a verl run whose last checkpoint ({actor}) holds FSDP shards only: convert it with "
-                         f"`python -m verl.model_merger merge --backend fsdp --local_dir {actor} --target_dir {hf}` "
-                         "and run aepo eval again")
-    if (p / "config.json").is_file() and not _is_run_record(p / "config.json"):
-        return p
-    raise ModelError(f"{p} is neither a model directory (config.json) nor a run directory with a checkpoint "
-                     "(checkpoint/ or verl's checkpoints/)")
-
-
-def _is_run_record(path: Path) -> bool:
-    """True for a run directory's config.json (the toolkit's record), False for a model's."""
-    import json
-
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(d, dict) and "config" in d and "versions" in d
-
-
-def load_model(path_or_run_dir: str | Path, device: str | torch.device = "auto"):
-    """Load (model, tokenizer) from a HF model dir or a run dir (its checkpoint/) with the
+def load_eval_model(path_or_run_dir: str | Path, device: str | torch.device = "auto"):
+    """(model, tokenizer) of a HF model dir or a run dir (aepo.rundir.model_dir_of) through the
     trainer's loader; model in eval mode, bfloat16 on CUDA, float32 on CPU."""
-    from aepo.embedded.model import load_model as load, resolve_device
+    from aepo.embedded.model import load_model, resolve_device
 
     dev = resolve_device(str(device))
-    model, tokenizer = load(str(resolve_model_dir(path_or_run_dir)),
-                            "bfloat16" if dev.type == "cuda" else "float32", dev)
+    model, tokenizer = load_model(str(model_dir_of(path_or_run_dir)), "bfloat16" if dev.type == "cuda" else "float32", dev)
     return model.eval(), tokenizer
 
 
@@ -119,8 +83,8 @@ def vllm_engine(model_dir: str | Path, seed: int = 0):
     try:
         from vllm import LLM
     except ImportError:
-        raise ModelError("the vllm backend needs vLLM: pip install vllm") from None
-    return LLM(model=str(resolve_model_dir(model_dir)), seed=seed)
+        raise UserError("the vllm backend needs vLLM: pip install vllm") from None
+    return LLM(model=str(model_dir_of(model_dir)), seed=seed)
 
 
 def generate_vllm(llm, prompts: list[str], n: int = 1, temperature: float = 0.0,

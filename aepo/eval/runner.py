@@ -18,15 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from aepo.errors import UserError
 from aepo.eval.benchmarks import TINYLAB, Problem, load_benchmark
-from aepo.eval.grading import DEFAULT_TIMEOUT_S, GradingPool
 from aepo.eval.metrics import average, score
+from aepo.rundir import CHECKPOINT, EVAL_SUMMARY, flat_scores, model_dir_of, read_jsonl, read_result
+from aepo.tasks.grading import DEFAULT_TIMEOUT_S, GradingPool
 
 log = logging.getLogger(__name__)
 TINYLAB_MAX_NEW_TOKENS = 12  # the tiny lab's answers are 'x+y' (<= 9 characters) plus eos
 
 
-class EvalError(ValueError):
+class EvalError(UserError):
     """Bad input to an evaluation (responses file, sweep dir); the message is one line."""
 
 
@@ -74,7 +76,7 @@ def grade_samples(rows: list[dict[str, str]], problems: dict[str, dict[str, Prob
     return samples  # type: ignore[return-value]
 
 
-def summarize(samples: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+def score_summary(samples: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
     """summary.json content from graded samples."""
     correct: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     timeouts: dict[str, int] = defaultdict(int)
@@ -83,13 +85,6 @@ def summarize(samples: list[dict[str, Any]], settings: dict[str, Any]) -> dict[s
         timeouts[s["benchmark"]] += bool(s.get("timed_out"))
     per = {b: score(dict(c), timeouts[b]) for b, c in correct.items()}
     return {"benchmarks": per, "average": average(per), "settings": settings}
-
-
-def flat_scores(summary: dict[str, Any]) -> dict[str, float]:
-    """{'eval/<benchmark>/<score>': value}, average included as 'eval/average/<score>'."""
-    out = {f"eval/{b}/{k}": v for b, s in summary["benchmarks"].items() for k, v in s.items()}
-    out.update({f"eval/average/{k}": v for k, v in summary["average"].items()})
-    return out
 
 
 def write_outputs(out_dir: str | Path, samples: list[dict[str, Any]], summary: dict[str, Any]) -> None:
@@ -112,13 +107,13 @@ def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Pro
     """Rows {benchmark, id, response}: st.n per problem, in problem order."""
     from aepo.eval import generate as gen
 
-    model_dir = gen.resolve_model_dir(model_path)
+    model_dir = model_dir_of(model_path)
     use_vllm = st.backend == "vllm" or (st.backend == "auto" and gen.vllm_available())
     model = tokenizer = llm = None
     if use_vllm:
         llm = gen.vllm_engine(model_dir, st.seed)
     else:
-        model, tokenizer = gen.load_model(model_dir, st.device)
+        model, tokenizer = gen.load_eval_model(model_dir, st.device)
     rows = []
     for bench, probs in problems.items():
         template = "raw" if bench == TINYLAB else st.template
@@ -138,9 +133,7 @@ def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Pro
 def evaluate_model(model_path: str | Path, st: EvalSettings, out_dir: str | Path,
                    pool: GradingPool | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Generate, grade, score and write outputs for one model or run directory."""
-    from aepo.eval.generate import resolve_model_dir
-
-    problems = load_problems(st.benchmarks, st.data_dir, resolve_model_dir(model_path), st.limit)
+    problems = load_problems(st.benchmarks, st.data_dir, model_dir_of(model_path), st.limit)
     rows = generate_responses(model_path, problems, st, echo)
     return _grade_and_write(rows, problems, st, out_dir, pool, echo, {"model": str(model_path)})
 
@@ -148,17 +141,12 @@ def evaluate_model(model_path: str | Path, st: EvalSettings, out_dir: str | Path
 def read_responses(path: str | Path) -> list[dict[str, str]]:
     """Rows {benchmark, id, response} of a responses JSONL file; ids become strings."""
     rows = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
+    for i, r in enumerate(read_jsonl(path)):
         try:
-            r = json.loads(line)
             rows.append({"benchmark": str(r["benchmark"]), "id": str(r["id"]),
                          "response": "" if r["response"] is None else str(r["response"])})
-        except json.JSONDecodeError as e:
-            raise EvalError(f"{path}:{i + 1}: not valid JSON ({e.msg})") from None
-        except (KeyError, TypeError) as e:
-            raise EvalError(f"{path}:{i + 1}: row needs 'benchmark', 'id' and 'response' (missing {e})") from None
+        except KeyError as e:
+            raise EvalError(f"{path}: row {i + 1} needs 'benchmark', 'id' and 'response' (missing {e})") from None
     if not rows:
         raise EvalError(f"{path}: no responses")
     return rows
@@ -189,7 +177,7 @@ def _grade_and_write(rows, problems, st: EvalSettings, out_dir, pool, echo, sour
     finally:
         if own_pool:
             pool.close()  # type: ignore[union-attr]
-    summary = summarize(samples, {**source, **st.__dict__})
+    summary = score_summary(samples, {**source, **st.__dict__})
     write_outputs(out_dir, samples, summary)
     for b, s in summary["benchmarks"].items():
         echo(f"{b}: accuracy {s['accuracy']:.4f} over {s['n']} problems x {s['samples']}"
@@ -199,12 +187,9 @@ def _grade_and_write(rows, problems, st: EvalSettings, out_dir, pool, echo, sour
 
 def evaluate_sweep(sweep_dir: str | Path, st: EvalSettings,
                    echo: Callable[[str], None] = print) -> list[str]:
-    """Evaluate every finished run of a sweep from its checkpoint into RUN_DIR/eval/, then merge
-    the flat scores into SWEEP_DIR/results.parquet (one row per run_id). Returns the run ids."""
-    import pandas as pd
-
-    from aepo.embedded.checkpoint import CHECKPOINT
-    from aepo.sweep.results import read_result
+    """Evaluate every finished run of a sweep from its checkpoint into RUN_DIR/eval/, then have
+    the sweep recompute SWEEP_DIR/results.parquet, whose rows read those scores. Returns the run ids."""
+    from aepo.sweep.results import write_results
 
     runs_dir = Path(sweep_dir) / "runs"
     if not runs_dir.is_dir():
@@ -215,27 +200,17 @@ def evaluate_sweep(sweep_dir: str | Path, st: EvalSettings,
             finished.append(run_dir)
     if not finished:
         raise EvalError(f"{sweep_dir}: no finished run with a checkpoint/")
-    scores = {}
     pool = GradingPool(st.workers, st.grading_timeout_s) if set(st.benchmarks) - {TINYLAB} else None
     try:
         for run_dir in finished:
             echo(f"evaluating {run_dir.name}")
-            summary = evaluate_model(run_dir, st, run_dir / "eval", pool, echo)
-            scores[run_dir.name] = flat_scores(summary)
+            evaluate_model(run_dir, st, run_dir / EVAL_SUMMARY.parent, pool, echo)
     finally:
         if pool is not None:
             pool.close()
-    table = Path(sweep_dir) / "results.parquet"
-    df = pd.read_parquet(table) if table.is_file() else pd.DataFrame({"run_id": pd.Series(dtype=str)})
-    if "run_id" not in df.columns:
-        raise EvalError(f"{table} has no run_id column")
-    df = df.set_index("run_id")
-    for run_id, flat in scores.items():
-        for k, v in flat.items():
-            df.loc[run_id, k] = v
-    df.reset_index().to_parquet(table, index=False)
-    echo(f"wrote scores of {len(scores)} runs to {table}")
-    return list(scores)
+    write_results(Path(sweep_dir))
+    echo(f"wrote scores of {len(finished)} runs to {Path(sweep_dir) / 'results.parquet'}")
+    return [d.name for d in finished]
 
 
 def log_wandb(summary: dict[str, Any], mode: str, name: str | None = None,

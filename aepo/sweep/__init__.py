@@ -3,7 +3,7 @@
 - `spec`: the sweep file format, its validation and the expansion into runs.
 - `claims`: the per-run lock that keeps every point from running twice.
 - `scheduler`: the optuna grid study, the worker loop and the local worker processes.
-- `results`: run status from the run directories, `results.parquet`, `entropy_stats`.
+- `results`: `results.parquet` (its one writer) and `entropy_stats`; run status is aepo.rundir's.
 - `progress`: the display (runs done / total, live runs' steps, ETA).
 """
 

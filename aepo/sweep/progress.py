@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aepo.sweep.results import TERMINAL, run_status
+from aepo.rundir import TERMINAL, run_status
 from aepo.sweep.claims import lock_owner
 from aepo.sweep.spec import Sweep
 

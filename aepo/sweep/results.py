@@ -1,9 +1,9 @@
-"""The state of each run, read from its directory, and `SWEEP_DIR/results.parquet`.
+"""`SWEEP_DIR/results.parquet`: one row per run, recomputed from the run directories.
 
-The run directories are the record of truth: a run is `finished` / `failed` / `interrupted`
-as its `result.json` says, `interrupted` when it has metrics but no result (a killed
-process), `pending` when it has neither. results.parquet is recomputed from them, so any
-worker may rewrite it at any time.
+The run directories are the record of truth (their status: aepo.rundir); results.parquet is
+rebuilt from them by `write_results`, its one writer, from the sweep's record SWEEP_DIR/sweep.json
+(the runs, their grid points and directories, written when a sweep starts), so any worker, and
+`aepo eval --sweep`, may rewrite it at any time.
 
 Columns of results.parquet (one row per run, in sweep order):
     run_id, method, <one column per axis> (NaN where a baseline has no such axis),
@@ -15,12 +15,12 @@ Columns of results.parquet (one row per run, in sweep order):
     entropy_abs_err                  mean |H - H_target| over the second half (NaN: no target),
     entropy_in_band                  fraction of second-half steps within the band around the
                                      target (analysis.control.band_width: max(0.2 H*, 0.05 nats)),
-    wall_time_s, run_dir.
+    wall_time_s, run_dir,
+    eval/<benchmark>/<score>         `aepo eval --sweep` scores of the final checkpoint, if any.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -28,9 +28,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from aepo.runlog import read_metrics
+from aepo.errors import UserError
+from aepo.rundir import eval_scores, is_number, read_json, read_metrics, read_result, status_of, write_json_atomic
 
-TERMINAL = ("finished", "failed")
+SWEEP_RECORD = "sweep.json"
+
+
 def entropy_stats(entropy: Iterable[float], target: float | None) -> dict[str, float]:
     """Control quality over the second half of an entropy trajectory.
 
@@ -56,33 +59,6 @@ def entropy_stats(entropy: Iterable[float], target: float | None) -> dict[str, f
     return out
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON record, or None when it is missing or cut short (a run killed mid-write)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def read_result(run_dir: Path) -> dict[str, Any] | None:
-    return read_json(run_dir / "result.json")
-
-
-def run_status(run_dir: Path, steps: int) -> str:
-    """pending | interrupted | finished | failed, from the run directory alone."""
-    return status_of(read_result(run_dir), run_dir, steps)
-
-
-def status_of(res: dict[str, Any] | None, run_dir: Path, steps: int) -> str:
-    """`run_status` from a result record already read (None: the run has none)."""
-    if res is not None:
-        status = res.get("status")
-        if status == "finished" and res.get("steps_done", 0) < steps:
-            return "interrupted"  # finished a shorter schedule: more steps were asked for since
-        return status if status in ("finished", "failed") else "interrupted"
-    return "interrupted" if (run_dir / "metrics.jsonl").exists() else "pending"
-
-
 def needs_work(status: str, retry_failed: bool) -> bool:
     return status in ("pending", "interrupted") or (retry_failed and status == "failed")
 
@@ -95,60 +71,62 @@ def accuracy_keys(result: dict[str, Any]) -> tuple[str | None, str | None]:
     return keys[0], "best/" + keys[0][len("final/"):]
 
 
-def run_row(run, axes: list[str]) -> dict[str, Any]:
-    """One results row for a `spec.Run`."""
-    cfg = run.config
-    run_dir = Path(cfg.out)
+def sweep_record(sweep) -> dict[str, Any]:
+    """What results.parquet is built from: the sweep's axes and, per run, its id, method, grid
+    point, directory, budget and target (None for a baseline)."""
+    return {"name": sweep.name, "axes": list(sweep.axes),
+            "runs": [{"run_id": r.run_id, "method": r.method, "point": r.point, "run_dir": r.config.out,
+                      "steps": r.config.steps, "entropy_target": None if r.baseline else r.config.algo.entropy_target}
+                     for r in sweep.runs]}
+
+
+def write_sweep_record(sweep, sweep_dir: Path) -> None:
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(sweep_dir) / SWEEP_RECORD, sweep_record(sweep))
+
+
+def run_row(run: dict[str, Any], axes: list[str]) -> dict[str, Any]:
+    """One results row for a run of the sweep record."""
+    run_dir = Path(run["run_dir"])
     record = read_result(run_dir)
     res = record or {}
     nan = float("nan")
-    row: dict[str, Any] = {"run_id": run.run_id, "method": run.method}
+    row: dict[str, Any] = {"run_id": run["run_id"], "method": run["method"]}
     for a in axes:
-        row[a] = run.point.get(a, nan)
+        row[a] = run["point"].get(a, nan)
     final_k, best_k = accuracy_keys(res)
     metrics = read_metrics(run_dir / "metrics.jsonl")
-    target = None if run.baseline else cfg.algo.entropy_target
     row.update({
-        "status": status_of(record, run_dir, cfg.steps),
+        "status": status_of(record, run_dir, run["steps"]),
         "error": res.get("error"),
         "steps_done": int(res.get("steps_done", metrics[-1]["step"] if metrics else 0) or 0),
-        "steps": cfg.steps,
+        "steps": run["steps"],
         "final_accuracy": _num(res.get(final_k)) if final_k else nan,
         "best_accuracy": _num(res.get(best_k)) if best_k else nan,
         "final_score": _num(res.get("final/critic/score/mean")),
-        **entropy_stats([m["actor/entropy"] for m in metrics if "actor/entropy" in m], target),
+        **entropy_stats([m["actor/entropy"] for m in metrics if "actor/entropy" in m], run["entropy_target"]),
         "wall_time_s": _num(res.get("wall_time_s")),
         "run_dir": str(run_dir),
+        **eval_scores(run_dir),  # `aepo eval --sweep` scores, kept on every recompute
     })
-    summary = read_json(run_dir / "eval" / "summary.json")  # `aepo eval --sweep` scores, kept on recompute
-    if summary is not None:
-        from aepo.eval.runner import flat_scores
-
-        row.update(flat_scores(summary))
     return row
 
 
-def collect(sweep):
-    """A DataFrame with one row per run of a `spec.Sweep`, in sweep order."""
+def write_results(sweep_dir: Path):
+    """Recompute SWEEP_DIR/results.parquet from the sweep record and the run directories, and
+    replace it atomically (the file's one writer); returns the table."""
     import pandas as pd
 
-    axes = [a for a in sweep.axes]
-    return pd.DataFrame([run_row(r, axes) for r in sweep.runs])
-
-
-def write_results(sweep, sweep_dir: Path):
-    """Recompute and atomically replace SWEEP_DIR/results.parquet; returns the table."""
-    df = collect(sweep)
+    record = read_json(Path(sweep_dir) / SWEEP_RECORD)
+    if not isinstance(record, dict):
+        raise UserError(f"{sweep_dir} has no readable {SWEEP_RECORD}: run its `aepo sweep entropy-targets` "
+                        "command once more (finished runs are skipped) to write it")
+    df = pd.DataFrame([run_row(r, record["axes"]) for r in record["runs"]])
     out = Path(sweep_dir) / "results.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".results.{os.getpid()}.parquet")
     df.to_parquet(tmp, index=False)
     os.replace(tmp, out)
     return df
-
-
-def is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _num(v: Any) -> float:

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from aepo.runlog import write_json_atomic
+from aepo.rundir import read_result, run_status, write_json_atomic
 from aepo.sweep.claims import claim, is_claimed
-from aepo.sweep.results import needs_work, read_result, run_status, write_results
+from aepo.sweep.results import needs_work, write_results, write_sweep_record
 from aepo.sweep.spec import Run, Sweep
 
 Log = Callable[[str], None]
@@ -180,6 +180,7 @@ def work(sweep: Sweep, storage: str, sweep_dir: Path, retry_failed: bool = False
     from optuna.trial import TrialState
 
     study = open_study(sweep, storage)
+    write_sweep_record(sweep, sweep_dir)  # (the same content from every worker: results.parquet reads it)
     report, tried = WorkerReport([], [], 0), set()
     while True:
         todo = pending(sweep, retry_failed, tried)
@@ -213,7 +214,7 @@ def work(sweep: Sweep, storage: str, sweep_dir: Path, retry_failed: bool = False
             (report.ran if ok else report.failed).append(run_id)
             log(f"{'done' if ok else 'FAILED'} {run_id}: {result.get('status')}"
                 + (f" ({result.get('error')})" if not ok else ""))
-        write_results(sweep, sweep_dir)
+        write_results(sweep_dir)
 
 
 def _start_record(study, trial, run: Run) -> None:
@@ -338,6 +339,7 @@ def run_sweep(sweep: Sweep, config_path: Path, sweep_dir: Path, storage: str | N
     if sweep.runs and sweep.runs[0].config.threads == 0 and threads_per_worker(workers):
         overrides["threads"] = threads_per_worker(workers)
     sweep = sweep.with_overrides(overrides)
+    write_sweep_record(sweep, sweep_dir)  # what results.parquet is built from (aepo.sweep.results)
     open_study(sweep, storage)  # created once here, before workers race to create it
 
     with interrupt_on_signals(), SweepMonitor(sweep, announce_runs=workers > 1):  # (1 worker: it announces its runs)
@@ -361,4 +363,4 @@ def run_sweep(sweep: Sweep, config_path: Path, sweep_dir: Path, storage: str | N
                 for p in procs:
                     p.join()
                 raise
-    return write_results(sweep, sweep_dir)
+    return write_results(sweep_dir)

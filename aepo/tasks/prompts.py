@@ -5,12 +5,12 @@ A task is a list of items {"problem", "answer"} plus a binary reward(answer, res
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from aepo.config import ConfigError, DataConfig
+from aepo.rundir import read_jsonl
 from aepo.tasks import tinylab
 
 
@@ -25,7 +25,7 @@ class Task:
 
 def math_reward(answer: str, response: str) -> float:
     """1.0 if the response's final \\boxed{} answer equals the gold (math-verify)."""
-    from aepo.eval.grading import grade
+    from aepo.tasks.grading import grade
 
     return float(grade(response, answer))
 
@@ -41,18 +41,7 @@ def read_rows(path: Path) -> list[dict]:
             return pd.read_parquet(path).to_dict("records")
         except Exception as e:
             raise ConfigError(f"malformed parquet file {path}: {type(e).__name__}") from None
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise ConfigError(f"malformed JSON on line {i} of {path}") from None
-        if not isinstance(row, dict):
-            raise ConfigError(f"line {i} of {path} is not a JSON object")
-        rows.append(row)
-    return rows
+    return read_jsonl(path)
 
 
 def load_prompt_file(data: DataConfig) -> list[dict[str, str]]:

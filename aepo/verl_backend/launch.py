@@ -43,7 +43,7 @@ def dry_run_command(cfg: RunConfig, one_line: bool = False) -> str:
 
 def prepare_inputs(cfg: RunConfig, run_dir: Path, log: Callable[[str], None]) -> VerlPaths:
     """Resolve the model and write the prompts as verl parquet files under run_dir/verl_data."""
-    from aepo.embedded.model import resolve_model_dir
+    from aepo.tasks.models import resolve_model_dir
     from aepo.tasks.prompts import load_prompt_file, load_task
     from aepo.verl_backend.data import TINYLAB_CHAT_TEMPLATE, write_verl_parquet
 
@@ -114,21 +114,20 @@ def _keep_previous_log(run_dir: Path) -> None:
 
 def launch(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) `cfg` on verl; returns the result record (also in result.json)."""
-    from aepo.embedded.trainer import prepare_run_dir, summarize
-    from aepo.runlog import provenance, write_json_atomic
+    from aepo.rundir import CONFIG, RESULT, VERL_CHECKPOINTS, prepare, provenance, result_record, write_json_atomic
 
     cfg.validate()
     check_for_verl(cfg)
     if importlib.util.find_spec("verl") is None:
         raise ConfigError(INSTALL_HINT)
-    run_dir, _ = prepare_run_dir(cfg, resume)
-    previous = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else None
+    run_dir, _ = prepare(cfg, resume)
+    previous = json.loads((run_dir / RESULT).read_text()) if (run_dir / RESULT).is_file() else None
     if resume and previous and previous.get("status") == "finished" and previous.get("steps_done", 0) >= cfg.steps:
         return previous
     paths = prepare_inputs(cfg, run_dir, log)
     argv = command(cfg, paths)
     (run_dir / "verl_command.sh").write_text("#!/usr/bin/env bash\n" + shell_line(argv) + "\n")
-    write_json_atomic(run_dir / "config.json", {"config": cfg.to_dict(), "derived": cfg.derived(),
+    write_json_atomic(run_dir / CONFIG, {"config": cfg.to_dict(), "derived": cfg.derived(),
                                                 "model_dir": paths.model, "backend": "verl",
                                                 "verl_command": argv, **provenance()})
     _keep_previous_log(run_dir)
@@ -149,7 +148,7 @@ def launch(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pr
             done = write_toolkit_metrics(run_dir)
             if status == "finished" and done < cfg.steps:
                 status, error = "failed", f"verl stopped at step {done} of {cfg.steps}; see {run_dir / 'verl.log'}"
-            result = summarize(run_dir, cfg, status, error, done, time.time() - t0)
-            result["checkpoint"] = "checkpoints"
-            write_json_atomic(run_dir / "result.json", result)
+            result = result_record(run_dir, cfg, status, error, done, time.time() - t0)
+            result["checkpoint"] = VERL_CHECKPOINTS
+            write_json_atomic(run_dir / RESULT, result)
     return result

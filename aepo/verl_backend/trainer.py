@@ -34,9 +34,9 @@ from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_response_mask
 from aepo.config import AlgoConfig
 from aepo.core.advantages import entropy_shaped_advantages
 from aepo.core.assembly import assemble_aepo_batch, loss_denominators, step_budget
-from aepo.core.controller import controller_from_config
+from aepo.core.controller import build_controller
 from aepo.core.entropy import batch_entropy, masked_mean
-from aepo.core.methods import METHODS, MethodSpec
+from aepo.methods import METHODS, Method
 from aepo.verl_backend.splice import (ENTROPY_COLUMN, sequence_advantages, sequence_values, split_generated,
                                       update_batch, verl_update_rows, with_extra_groups)
 
@@ -77,8 +77,8 @@ class AepoRayTrainer(RayPPOTrainer):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.algo, self.extra_prompts, self.num_minibatches = algo_from_config(self.config)
-        self.spec: MethodSpec = METHODS.get(self.algo.method, MethodSpec(loss=None))  # verl losses: no extras
-        self.controller = controller_from_config(self.algo)
+        self.spec: Method = METHODS[self.algo.method]
+        self.controller = build_controller(self.spec, self.algo)
         self.step_decision = self.controller.decision
         self.extra_output: DataProto | None = None
         self.main_entropy: float | None = None
@@ -96,7 +96,7 @@ class AepoRayTrainer(RayPPOTrainer):
         # the paper's batch entropy, as the embedded trainer measures it (verl logs its own under
         # loss_agg_mode; `_update_actor` puts this one under actor/entropy, so both backends agree)
         self.main_entropy = batch_entropy(entropys, batch.batch["response_mask"]).item()
-        if self.algo.method == "entropy_adv":  # verl pops "entropys"; Entropy-Adv shapes with them
+        if self.spec.verl_shapes_advantages:  # verl pops "entropys"; Entropy-Adv shapes with them
             old.batch[ENTROPY_COLUMN] = entropys
         return old, mfu
 
@@ -106,7 +106,7 @@ class AepoRayTrainer(RayPPOTrainer):
         minibatch_prompts = None
         if self.spec.extra_samples:
             batch, metrics, minibatch_prompts = self._splice(batch)
-        if self.algo.method == "entropy_adv":
+        if self.spec.verl_shapes_advantages:
             mask = batch.batch["response_mask"].float()
             shaped = entropy_shaped_advantages(batch.batch["advantages"], batch.batch[ENTROPY_COLUMN],
                                                self.algo.adv_beta, self.algo.adv_kappa) * mask
@@ -172,8 +172,8 @@ class AepoRayTrainer(RayPPOTrainer):
         self.controller.update(self.main_entropy)
         if self.controller.decision.saturated and not self.warned_saturation:
             self.warned_saturation = True
-            print(self.controller.decision.saturation_warning(self.algo.entropy_target, self.algo.saturation_steps))
-        return d.metrics(self.algo.entropy_target, d.temperature)
+            print(self.controller.decision.saturation_warning(self.algo.saturation_steps))
+        return d.metrics()
 
     # ---- 5. controller state in verl's checkpoints -------------------------------------------------
     def _controller_path(self) -> Path:

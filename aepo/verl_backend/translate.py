@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aepo.config import ConfigError, RunConfig, uses_extra_samples
+from aepo.methods import METHODS
+from aepo.rundir import VERL_CHECKPOINTS
 
 ENTRY_MODULE = "aepo.verl_backend.main"
 AGENT_NAME = "aepo_temperature_agent"  # every rollout row goes through aepo.verl_backend.agent_loop
 TEMPERATURE_COLUMN = "aepo_temperature"  # its per-row sampling temperature; NaN or absent: the rollout's own
-VERL_LOSS_MODES = {"clip_cov": "clip_cov", "kl_cov": "kl_cov"}  # toolkit method -> verl policy_loss.loss_mode
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class VerlPaths:
 
     @property
     def checkpoints(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return self.run_dir / VERL_CHECKPOINTS
 
     @property
     def verl_metrics(self) -> Path:
@@ -123,9 +124,9 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": v.micro_batch_per_gpu,
         "actor_rollout_ref.actor.ppo_epochs": 1,
         "actor_rollout_ref.actor.data_loader_seed": cfg.seed,
-        # Entropy-Reg is verl's own entropy bonus; Clip-Cov / KL-Cov are verl's losses
-        "actor_rollout_ref.actor.entropy_coeff": a.entropy_coef if a.method == "entropy_reg" else 0.0,
-        "actor_rollout_ref.actor.policy_loss.loss_mode": VERL_LOSS_MODES.get(a.method, "vanilla"),
+        # Entropy-Reg is verl's own entropy bonus; Clip-Cov / KL-Cov are verl's losses (aepo/methods.py)
+        "actor_rollout_ref.actor.entropy_coeff": a.entropy_coef if METHODS[a.method].verl_entropy_coeff else 0.0,
+        "actor_rollout_ref.actor.policy_loss.loss_mode": METHODS[a.method].verl_loss_mode,
         # rollout (rollout.*, verl.*)
         "actor_rollout_ref.rollout.name": v.rollout_engine,
         "actor_rollout_ref.rollout.n": r.group_size,

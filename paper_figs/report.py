@@ -20,6 +20,7 @@ from analysis.load import Frames
 from analysis.scores import available_keys, primary_key, score_label, table_score_label
 from analysis.stats import IQM_MIN_RUNS
 from analysis.summary import run_table
+from paper_figs import render_all
 
 STAT_NOTE = f"mean over seeds (IQM from {IQM_MIN_RUNS} seeds on) [95% bootstrap CI]"
 MEASURE_FILE = {"greedy": "greedy", "pass@1": "pass1", "pass@k": "passk"}
@@ -95,8 +96,6 @@ def render_report(claims: list[Claim], figures: Mapping[str, list[Path]], tabs: 
 def make_report(all_frames: Frames, out_dir: str | Path, source: str,
                 th: Mapping[str, Any] = THRESHOLDS) -> dict[str, list[Path]]:
     """Write everything `aepo plot` promises; returns {'figures'|'tables'|'report': [paths]}."""
-    from paper_figs import render_all
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fin = all_frames.finished()

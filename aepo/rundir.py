@@ -1,0 +1,243 @@
+"""The run directory: its layout, and every read and write of its records. Trainers, the verl
+launcher, eval, sweeps and analysis all go through here.
+
+    RUN_DIR/
+      config.json        {"config": the RunConfig, "derived", "model_dir", "task", "aepo_mode", provenance}
+      metrics.jsonl      one JSON object per step (keys: aepo.glossary)
+      result.json        status, error, steps_done, final/best numbers, provenance (`result_record`)
+      checkpoint/        embedded: model (safetensors), tokenizer, optimizer.pt, trainer_state.json
+      checkpoints/       verl: global_step_N/actor/{FSDP shards, huggingface/}, latest_checkpointed_iteration.txt
+      eval/summary.json  `aepo eval` of the final checkpoint (samples.jsonl beside it)
+
+A run is `finished` / `failed` / `interrupted` as its result.json says, `interrupted` when it
+has metrics but no result (a killed process), `pending` when it has neither.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from aepo.errors import UserError
+
+CONFIG, METRICS, RESULT = "config.json", "metrics.jsonl", "result.json"
+CHECKPOINT = "checkpoint"  # the embedded trainer's checkpoint directory
+TRAINER_STATE = "trainer_state.json"  # inside CHECKPOINT: step, controller state
+VERL_CHECKPOINTS = "checkpoints"  # verl's checkpoint root
+EVAL_SUMMARY = Path("eval") / "summary.json"
+TERMINAL = ("finished", "failed")
+PACKAGES = ("aepo", "torch", "transformers", "optuna", "wandb", "math-verify", "verl")
+
+
+class RunDirError(UserError):
+    """The run directory holds something this call must not overwrite, or is not a run."""
+
+
+# ---- files -------------------------------------------------------------------------------------
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON record, or None when it is missing or cut short (a run killed mid-write)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def read_jsonl(path: str | Path, torn_tail_ok: bool = False) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file, one per non-blank line (the toolkit's one JSONL reader:
+    prompt files, benchmark files, responses, metrics). A line that is not a JSON object is a
+    UserError naming the file and line; with `torn_tail_ok` a last line cut short by a killed
+    writer (no final newline) is dropped instead."""
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{p} is not UTF-8 text (byte {e.start}): fix or replace the file") from None
+    except OSError as e:
+        raise UserError(f"cannot read {p}: {e.strerror}") from None
+    lines = text.split("\n")
+    rows = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if torn_tail_ok and i == len(lines):  # the last line, with no newline after it
+                break
+            raise UserError(f"{p}:{i}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{p}:{i}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a metrics.jsonl ([] when there is none); a torn last line (a killed writer) is
+    dropped, any other bad line is a UserError naming the file and line."""
+    p = Path(path)
+    return read_jsonl(p, torn_tail_ok=True) if p.is_file() else []
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Keep only records with step <= last_step (they are recomputed on resume)."""
+    keep = [r for r in read_metrics(path) if r.get("step", 0) <= last_step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    os.replace(tmp, path)
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# ---- provenance and the result record ------------------------------------------------------------
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    return {"git_sha": git_sha(), "versions": package_versions(), "argv": sys.argv}
+
+
+def result_record(run_dir: Path, cfg, status: str, error: str | None, steps_done: int,
+                  wall: float) -> dict[str, Any]:
+    """result.json: status, final / best numbers, provenance (cfg: the run's RunConfig)."""
+    rows = read_metrics(Path(run_dir) / METRICS)
+    res: dict[str, Any] = {"status": status, "error": error, "steps_done": steps_done, "steps": cfg.steps,
+                           "wall_time_s": wall, "method": cfg.algo.method, "mode": cfg.algo.mode,
+                           "entropy_target": cfg.algo.entropy_target, "alpha": cfg.algo.alpha,
+                           "seed": cfg.seed, "checkpoint": CHECKPOINT, **provenance()}
+    if rows:
+        last = rows[-1]
+        for k in ("actor/entropy", "critic/score/mean"):
+            res[f"final/{k}"] = last.get(k)
+        val_keys = sorted({k for r in rows for k in r if k.startswith("val/")})
+        for k in val_keys:
+            vals = [r[k] for r in rows if k in r]
+            res[f"final/{k}"], res[f"best/{k}"] = vals[-1], max(vals)
+        res["mean_step_s"] = sum(r["timing_s/step"] for r in rows) / len(rows)
+    return res
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    return read_json(Path(run_dir) / RESULT)
+
+
+# ---- status ----------------------------------------------------------------------------------------
+def status_of(res: dict[str, Any] | None, run_dir: Path, steps: int) -> str:
+    """pending | interrupted | finished | failed, from a result record already read (None: none)."""
+    if res is not None:
+        status = res.get("status")
+        if status == "finished" and res.get("steps_done", 0) < steps:
+            return "interrupted"  # finished a shorter schedule: more steps were asked for since
+        return status if status in TERMINAL else "interrupted"
+    return "interrupted" if (Path(run_dir) / METRICS).exists() else "pending"
+
+
+def run_status(run_dir: Path, steps: int) -> str:
+    """`status_of` read from the run directory alone."""
+    return status_of(read_result(run_dir), run_dir, steps)
+
+
+# ---- starting or resuming a run ------------------------------------------------------------------
+def read_trainer_state(run_dir: Path) -> dict[str, Any] | None:
+    """The embedded checkpoint's trainer state (step, controller), or None without a checkpoint."""
+    p = Path(run_dir) / CHECKPOINT / TRAINER_STATE
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def prepare(cfg, resume: bool) -> tuple[Path, dict | None]:
+    """Check the run directory before anything is written; return (dir, trainer state to resume).
+
+    Without `resume` a directory that already holds a run is refused; with it, the config must
+    equal the saved one up to the fields that may change between resumes."""
+    from aepo.config import RunConfig
+
+    out = Path(cfg.out)
+    state = read_trainer_state(out) if out.exists() else None
+    has_record = out.exists() and any((out / f).exists() for f in (METRICS, RESULT, CONFIG))
+    if not resume and has_record:
+        raise RunDirError(f"run directory {out} already holds a run; pass --resume to continue it "
+                          "or choose another --out")
+    if resume and state is not None:
+        saved = RunConfig.from_dict(json.loads((out / CONFIG).read_text())["config"])
+        mine, theirs = cfg.to_dict(), saved.to_dict()
+        for d in (mine, theirs):  # these may change between resumes
+            for k in ("steps", "out", "wandb", "wandb_group", "save_every", "threads"):
+                d.pop(k, None)
+        if mine != theirs:
+            raise RunDirError(f"--resume with a config that differs from {out / CONFIG}")
+    out.mkdir(parents=True, exist_ok=True)
+    return out, state
+
+
+# ---- evaluation records and checkpoints for eval ----------------------------------------------------
+def flat_scores(summary: dict[str, Any]) -> dict[str, float]:
+    """{'eval/<benchmark>/<score>': value} of an eval summary.json, its average as 'eval/average/<score>'."""
+    out = {f"eval/{b}/{k}": v for b, s in summary["benchmarks"].items() for k, v in s.items()}
+    out.update({f"eval/average/{k}": v for k, v in summary["average"].items()})
+    return out
+
+
+def eval_scores(run_dir: Path) -> dict[str, float]:
+    """The flat scores of RUN_DIR/eval/summary.json, or {} when the run was not evaluated."""
+    summary = read_json(Path(run_dir) / EVAL_SUMMARY)
+    return flat_scores(summary) if summary is not None else {}
+
+
+def is_run_record(path: Path) -> bool:
+    """True for a run directory's config.json (the toolkit's record), False for a model's."""
+    d = read_json(path)
+    return isinstance(d, dict) and "config" in d and "versions" in d
+
+
+def model_dir_of(path_or_run_dir: str | Path) -> Path:
+    """The Hugging Face model directory to load: a model directory as is; an embedded run's
+    `checkpoint/`; a verl run's last `checkpoints/global_step_N/actor/huggingface` (the toolkit
+    asks verl to save the weights there)."""
+    p = Path(path_or_run_dir)
+    if (p / CHECKPOINT / "config.json").is_file():
+        return p / CHECKPOINT
+    verl_root = p / VERL_CHECKPOINTS
+    if (verl_root / "latest_checkpointed_iteration.txt").is_file():
+        step = (verl_root / "latest_checkpointed_iteration.txt").read_text().strip()
+        actor = verl_root / f"global_step_{step}" / "actor"
+        hf = actor / "huggingface"
+        if any(hf.glob("*.safetensors")) or (hf / "model.safetensors.index.json").is_file():
+            return hf
+        raise RunDirError(f"{p} is a verl run whose last checkpoint ({actor}) holds FSDP shards only: convert it "
+                          f"with `python -m verl.model_merger merge --backend fsdp --local_dir {actor} "
+                          f"--target_dir {hf}` and run aepo eval again")
+    if (p / "config.json").is_file() and not is_run_record(p / "config.json"):
+        return p
+    raise RunDirError(f"{p} is neither a model directory (config.json) nor a run directory with a checkpoint "
+                      "(checkpoint/ or verl's checkpoints/)")

@@ -1,0 +1,23 @@
+"""Where a run's starting model comes from: a named tiny-lab start, a local directory, or a hub id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aepo.config import ConfigError
+
+
+def resolve_model_dir(name: str, log=print) -> str:
+    """'tiny' / 'tiny-weak' -> the shipped tiny-lab start; a path must exist; else a hub id."""
+    from aepo.tasks import tinylab
+
+    if name in tinylab.SPECS:
+        return str(tinylab.tiny_model_path(name, log=log))
+    p = Path(name).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise ConfigError(f"model path {p} has no config.json (not a Hugging Face model directory)")
+        return str(p)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise ConfigError(f"model path does not exist: {name}")
+    return name  # a hub id such as Qwen/Qwen2.5-Math-7B (needs network or a local HF cache)
