@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +234,15 @@ class RunConfig:
             (r.max_new_tokens >= 1, "max_new_tokens must be >= 1"),
             (r.temperature > 0, "rollout temperature must be > 0"),
             (o.lr > 0, f"lr must be > 0, got {o.lr}"),
+            (o.weight_decay >= 0, f"weight_decay must be >= 0, got {o.weight_decay}"),
+            (o.grad_clip > 0, f"grad_clip must be > 0 (a negative bound reverses the gradient), got {o.grad_clip}"),
+            (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+            (self.eval_prompts >= 1 and self.eval_samples >= 1,
+             f"eval_prompts and eval_samples must be >= 1 (eval_every=0 turns validation off), got "
+             f"{self.eval_prompts} and {self.eval_samples}"),
+            (self.threads >= 0, f"threads must be >= 0 (0: torch's default), got {self.threads}"),
+            (re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.model.device) is not None,
+             f"unknown device '{self.model.device}' (auto | cpu | cuda | cuda:N | mps)"),
             (0 < o.clip_eps < 1, f"clip_eps must be in (0, 1), got {o.clip_eps}"),
             (o.loss_agg_mode in LOSS_AGG_MODES, f"unknown loss_agg_mode '{o.loss_agg_mode}'"),
             (o.num_minibatches >= 1, "num_minibatches must be >= 1"),
@@ -285,70 +298,135 @@ def uses_extra_samples(method: str) -> bool:
 
 def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:
     if not isinstance(d, dict):
-        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping")
+        raise ConfigError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {type(d).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in d.items():
         if key not in fields:
             raise ConfigError(f"unknown config key '{prefix}{key}'")
         f = fields[key]
-        if dataclasses.is_dataclass(f.default_factory) if f.default_factory is not dataclasses.MISSING else False:
-            kwargs[key] = _from_dict(f.default_factory, value, prefix=f"{prefix}{key}.")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _from_dict(hints[key], value, prefix=f"{prefix}{key}.")
         else:
-            kwargs[key] = _coerce(value, f, f"{prefix}{key}")
+            kwargs[key] = coerce(value, hints[key], f"config value for '{prefix}{key}'")
     return cls(**kwargs)
 
 
-def _coerce(value: Any, f: dataclasses.Field, name: str) -> Any:
-    default = f.default
-    if value is None or default is None or default is dataclasses.MISSING:
+MAX_INT = 2**31 - 1  # no count, seed or step of a run is larger
+
+
+def coerce(value: Any, hint: Any, name: str) -> Any:
+    """`value` as the field's type (`name`: what the error calls it), strictly: a bool is not a number, a number is not a string,
+    a float is finite, an int fits in MAX_INT. A numeric string is read as a float (YAML reads
+    `5e-1` as a string). Anything else is a one-line ConfigError naming the field."""
+    kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in kinds:
+        return None
+    kind = next(k for k in kinds if k is not type(None))
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{name} must be {what}, got {value!r}"[:300])
+
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad("true or false")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        if abs(value) > MAX_INT:
+            raise bad(f"an integer of at most {MAX_INT}")
         return value
-    kind = type(default)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise bad("a number")
+        try:
+            x = float(value)
+        except (ValueError, OverflowError):
+            raise bad("a number") from None
+        if not math.isfinite(x):
+            raise bad("a finite number")
+        return x
+    if kind is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if kind is list or typing.get_origin(kind) is list:
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise bad("a list of strings")
+        return list(value)
+    raise bad(getattr(kind, "__name__", str(kind)))
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a run or sweep file is a few kB; anything past 1 MB is refused unread
+
+
+def yaml_load(text: str, where: str) -> Any:
+    """YAML without aliases (`*name`): a few bytes of nested aliases expand to billions of nodes
+    (an alias bomb), and no config needs them. Errors are one-line ConfigErrors naming `where`."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):
+                raise ConfigError(f"{where}: YAML aliases (*name) are not accepted (line "
+                                  f"{self.peek_event().start_mark.line + 1}); write the values out")
+            return super().compose_node(parent, index)
+
     try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "1", "yes"):
-                    return True
-                if value.lower() in ("false", "0", "no"):
-                    return False
-                raise ValueError
-            return bool(value)
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError
-        return kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"config value for '{name}' must be {kind.__name__}, got {value!r}") from None
+        return yaml.load(text, Loader=NoAliases)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"malformed YAML in {where}: {' '.join(str(e).split())[:200]}") from None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON run config into a plain dict (sections as nested mappings)."""
-    import yaml
-
+    """Read a YAML or JSON run (or sweep) config into a plain dict (sections as nested mappings)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+        raise ConfigError(f"config file not found: {p}" + (" (it is a directory)" if p.is_dir() else ""))
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {p} is {p.stat().st_size} bytes, more than {MAX_CONFIG_BYTES}: not a config")
     try:
-        data = json.loads(p.read_text()) if p.suffix == ".json" else yaml.safe_load(p.read_text())
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"malformed config file {p}: {str(e).splitlines()[0]}") from None
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror}") from None
+    if p.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"malformed config file {p}: {e.msg} (line {e.lineno})") from None
+    else:
+        data = yaml_load(text, str(p))
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {p} must hold a mapping")
+        raise ConfigError(f"config file {p} must hold a mapping, not a {type(data).__name__}")
     return data
 
 
 def parse_set_option(items: list[str]) -> dict[str, Any]:
     """`--set algo.alpha=0.1` -> {"algo.alpha": 0.1}; values parsed as YAML scalars."""
-    import yaml
-
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got '{item}'")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        out[k.strip()] = yaml_load(v, f"--set {item}"[:100])
     return out
+
+
+def field_value(key: str, value: Any, where: str) -> Any:
+    """`value` coerced to the type of the RunConfig field at dotted `key` (e.g. 'algo.alpha')."""
+    cls: Any = RunConfig
+    parts = key.split(".")
+    for part in parts[:-1]:
+        cls = typing.get_type_hints(cls)[part]
+    return coerce(value, typing.get_type_hints(cls)[parts[-1]], where)
 
 
 def field_help(cls: type, name: str) -> str:

@@ -8,6 +8,7 @@ launcher, eval, sweeps and analysis all go through here.
       checkpoint/        embedded: model (safetensors), tokenizer, optimizer.pt, trainer_state.json
       checkpoints/       verl: global_step_N/actor/{FSDP shards, huggingface/}, latest_checkpointed_iteration.txt
       eval/summary.json  `aepo eval` of the final checkpoint (samples.jsonl beside it)
+      .lock              held (flock) by the one process that works on the run (`lock`)
 
 A run is `finished` / `failed` / `interrupted` as its result.json says, `interrupted` when it
 has metrics but no result (a killed process), `pending` when it has neither.
@@ -15,14 +16,19 @@ has metrics but no result (a killed process), `pending` when it has neither.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
+import shutil
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from aepo.errors import UserError
 
@@ -31,6 +37,9 @@ CHECKPOINT = "checkpoint"  # the embedded trainer's checkpoint directory
 TRAINER_STATE = "trainer_state.json"  # inside CHECKPOINT: step, controller state
 VERL_CHECKPOINTS = "checkpoints"  # verl's checkpoint root
 EVAL_SUMMARY = Path("eval") / "summary.json"
+LOCK = ".lock"
+# the embedded checkpoint is written to CHECKPOINT_TMP, then swapped in through CHECKPOINT_OLD
+CHECKPOINT_TMP, CHECKPOINT_OLD = f".{CHECKPOINT}.tmp", f".{CHECKPOINT}.old"
 TERMINAL = ("finished", "failed")
 PACKAGES = ("aepo", "torch", "transformers", "optuna", "wandb", "math-verify", "verl")
 
@@ -168,36 +177,139 @@ def run_status(run_dir: Path, steps: int) -> str:
     return status_of(read_result(run_dir), run_dir, steps)
 
 
-# ---- starting or resuming a run ------------------------------------------------------------------
+# ---- one owner ----------------------------------------------------------------------------------
+@contextmanager
+def lock(run_dir: Path) -> Iterator[bool]:
+    """Hold an exclusive, non-blocking flock on RUN_DIR/.lock; yields False if another process
+    (or another open of it) holds it. The owner (host, pid, since) is written in it for display.
+    The kernel drops a flock when its holder dies, SIGKILL included, so a killed run leaves no
+    stale lock. On a shared file system (several machines) flock needs NFSv4 or the like."""
+    run_dir = Path(run_dir)
+    make_dir(run_dir)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(owner).encode(), 0)
+        try:
+            yield True
+        finally:
+            os.ftruncate(fd, 0)  # an empty lock file: nobody holds the run
+    finally:
+        os.close(fd)  # closing the last descriptor releases the flock
+
+
+def is_locked(run_dir: Path) -> bool:
+    """True while a live process holds the run's lock (probes by trying to take it)."""
+    if not (Path(run_dir) / LOCK).exists():
+        return False
+    with lock(run_dir) as mine:
+        return not mine
+
+
+def lock_owner(run_dir: Path) -> dict[str, Any] | None:
+    """Who holds (or, after a kill, last held) the run; for display only."""
+    d = read_json(Path(run_dir) / LOCK)
+    return d if isinstance(d, dict) else None
+
+
+def make_dir(path: Path) -> Path:
+    """mkdir -p with a one-line UserError when the path is a file, lies under one, or is not writable."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunDirError(f"{path} exists and is not a directory: choose another path") from None
+    except NotADirectoryError:
+        raise RunDirError(f"{path} lies under a file, not a directory: choose another path") from None
+    except OSError as e:
+        raise RunDirError(f"cannot create {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise RunDirError(f"{path} is not writable: choose another path")
+    return path
+
+
+# ---- the embedded checkpoint: settle what a kill left, then start or resume ------------------------------
+def _state(ckpt_dir: Path) -> dict[str, Any] | None:
+    """The trainer state of a checkpoint directory if it is complete (its state file, written last,
+    parses and names a step), else None."""
+    d = read_json(ckpt_dir / TRAINER_STATE)
+    return d if isinstance(d, dict) and isinstance(d.get("step"), int) else None
+
+
+def settle_checkpoint(run_dir: Path, log=print) -> dict[str, Any] | None:
+    """Make RUN_DIR/checkpoint the newest complete checkpoint a kill may have left, and return its
+    trainer state (None: no checkpoint).
+
+    A save writes .checkpoint.tmp (trainer_state.json last), renames checkpoint to .checkpoint.old,
+    .checkpoint.tmp to checkpoint, then deletes .checkpoint.old. Killed between any two of those,
+    the newest complete one of the three is taken, the others deleted. A checkpoint/ whose state
+    file does not parse was damaged by something else: that is an error, never a silent restart."""
+    run_dir = Path(run_dir)
+    main, tmp, old = run_dir / CHECKPOINT, run_dir / CHECKPOINT_TMP, run_dir / CHECKPOINT_OLD
+    found = [(s["step"], d) for d in (main, tmp, old) if d.is_dir() and (s := _state(d)) is not None]
+    if not found:
+        if main.is_dir():
+            raise RunDirError(f"{main / TRAINER_STATE} is missing or damaged: the checkpoint cannot be resumed; "
+                              f"move {main} away to start the run over")
+        for d in (tmp, old):
+            shutil.rmtree(d, ignore_errors=True)
+        return None
+    step, best = max(found, key=lambda x: x[0])
+    if best != main:
+        if main.exists():
+            shutil.rmtree(main)
+        os.replace(best, main)
+        log(f"recovered the checkpoint of step {step} from {best.name} (a save was interrupted)")
+    for d in (tmp, old):
+        shutil.rmtree(d, ignore_errors=True)
+    return _state(main)
+
+
 def read_trainer_state(run_dir: Path) -> dict[str, Any] | None:
     """The embedded checkpoint's trainer state (step, controller), or None without a checkpoint."""
-    p = Path(run_dir) / CHECKPOINT / TRAINER_STATE
-    return json.loads(p.read_text()) if p.is_file() else None
+    return _state(Path(run_dir) / CHECKPOINT)
 
 
-def prepare(cfg, resume: bool) -> tuple[Path, dict | None]:
+def prepare(cfg, resume: bool, log=print) -> tuple[Path, dict | None]:
     """Check the run directory before anything is written; return (dir, trainer state to resume).
 
-    Without `resume` a directory that already holds a run is refused; with it, the config must
-    equal the saved one up to the fields that may change between resumes."""
-    from aepo.config import RunConfig
+    Without `resume` a directory that already holds a run is refused; with it, there must be a
+    run to resume, and the config must equal the saved one up to the fields that may change
+    between resumes. The caller holds the directory's `lock`."""
+    from aepo.config import ConfigError, RunConfig
 
-    out = Path(cfg.out)
-    state = read_trainer_state(out) if out.exists() else None
-    has_record = out.exists() and any((out / f).exists() for f in (METRICS, RESULT, CONFIG))
+    out = make_dir(cfg.out)
+    has_record = any((out / f).exists() for f in (METRICS, RESULT, CONFIG))
     if not resume and has_record:
         raise RunDirError(f"run directory {out} already holds a run; pass --resume to continue it "
                           "or choose another --out")
-    if resume and state is not None:
-        saved = RunConfig.from_dict(json.loads((out / CONFIG).read_text())["config"])
-        mine, theirs = cfg.to_dict(), saved.to_dict()
-        for d in (mine, theirs):  # these may change between resumes
-            for k in ("steps", "out", "wandb", "wandb_group", "save_every", "threads"):
-                d.pop(k, None)
-        if mine != theirs:
-            raise RunDirError(f"--resume with a config that differs from {out / CONFIG}")
-    out.mkdir(parents=True, exist_ok=True)
-    return out, state
+    if not resume:
+        return out, None
+    if not has_record:
+        raise RunDirError(f"nothing to resume in {out}: it holds no run (check the path, or drop --resume)")
+    saved = read_json(out / CONFIG)
+    if not (out / CONFIG).exists() and not (out / METRICS).exists() and not (out / CHECKPOINT).exists():
+        return out, None  # a run that failed before it began (its result.json says why): start it
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise RunDirError(f"cannot resume {out}: its {CONFIG} is missing or damaged")
+    try:
+        theirs = RunConfig.from_dict(saved["config"]).to_dict()
+    except ConfigError as e:
+        raise RunDirError(f"cannot resume {out}: its {CONFIG} is not a run config ({e})") from None
+    mine = cfg.to_dict()
+    for d in (mine, theirs):  # these may change between resumes
+        for k in ("steps", "out", "wandb", "wandb_group", "save_every", "threads"):
+            d.pop(k, None)
+    if mine != theirs:
+        diff = sorted(k for k in mine if mine[k] != theirs.get(k))
+        raise RunDirError(f"--resume with a config that differs from {out / CONFIG} (in {', '.join(diff)})")
+    return out, settle_checkpoint(out, log)
 
 
 # ---- evaluation records and checkpoints for eval ----------------------------------------------------

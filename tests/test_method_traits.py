@@ -27,9 +27,9 @@ def run(tmp_path, monkeypatch, tiny_model_dir):
                 temps.append(t.clone())
             return real_sample(model, ids, mask, t, *a, **k)
 
-        def update(model, optimizer, loss_fn, loss_cfg, upd, splice, denoms, cfg, device):
+        def update(model, optimizer, loss_fn, loss_cfg, upd, splice, *rest):
             updates.append({"loss": loss_fn.__name__, "cfg": loss_cfg, "splice": splice})
-            return real_update(model, optimizer, loss_fn, loss_cfg, upd, splice, denoms, cfg, device)
+            return real_update(model, optimizer, loss_fn, loss_cfg, upd, splice, *rest)
 
         monkeypatch.setattr(trainer, "sample", sample)
         monkeypatch.setattr(trainer, "update", update)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from aepo.sweep.claims import claim
+from aepo.rundir import lock as claim
 from aepo.sweep.progress import SweepMonitor, format_eta, last_step, snapshot
 from aepo.sweep.spec import load_sweep
 

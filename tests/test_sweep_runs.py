@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from aepo.cli import app
-from aepo.sweep.claims import claim
+from aepo.rundir import lock as claim
 from aepo.sweep.scheduler import default_storage, open_study, work
 from aepo.sweep.spec import load_sweep
 
@@ -58,7 +58,7 @@ def trials_by_run(out: Path, cfg: Path) -> dict[str, list[str]]:
 def test_claim_is_exclusive_and_released_when_its_holder_is_killed(tmp_path):
     run_dir = tmp_path / "runs" / "r"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from aepo.sweep.claims import claim\n"
+        "import sys, time; from pathlib import Path; from aepo.rundir import lock as claim\n"
         f"with claim(Path({str(run_dir)!r})) as ok:\n    print(ok, flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -23,8 +23,10 @@ def load_model(name_or_path: str, dtype: str, device: torch.device):
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot load model '{name_or_path}': {str(e).splitlines()[0]}") from None
+    except Exception as e:  # OSError, ValueError, safetensors' SafetensorError on a damaged file, ...
+        msg = " ".join(str(e).split())[:200]
+        raise ConfigError(f"cannot load the model in {name_or_path} ({type(e).__name__}: {msg}): "
+                          "check the directory, or move a damaged checkpoint away") from None
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

@@ -35,6 +35,7 @@ from aepo.embedded import checkpoint as ckpt
 from aepo.embedded.model import load_model, resolve_device, stop_ids
 from aepo.embedded.sampler import Rollout, response_logits, sample
 from aepo.methods import METHODS
+from aepo import rundir
 from aepo.rundir import CONFIG, METRICS, RESULT, prepare, provenance, result_record, truncate_metrics, write_json_atomic
 from aepo.runlog import RunLogger
 from aepo.tasks.models import resolve_model_dir
@@ -87,10 +88,24 @@ def plain_splice(main_adv: torch.Tensor) -> Splice:
 
 # ---- the run -----------------------------------------------------------------------------------
 def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) one training run; returns the result record (also in result.json)."""
+          log: Callable[[str], None] = print, lock: bool = True) -> dict[str, Any]:
+    """Run (or resume) one training run; returns the result record (also in result.json).
+
+    The run directory is this process's for the whole run (`aepo.rundir.lock`; `lock=False`:
+    the caller, a sweep worker, holds it); a second process on it gets a one-line error."""
     cfg.validate()
-    out, state = prepare(cfg, resume)
+    if not lock:
+        return _train(cfg, resume, progress, log)
+    with rundir.lock(Path(cfg.out)) as mine:
+        if not mine:
+            owner = rundir.lock_owner(Path(cfg.out)) or {}
+            raise rundir.RunDirError(f"run directory {cfg.out} is in use by another process (pid {owner.get('pid')} "
+                                     f"on {owner.get('host')}): wait for it to end or choose another --out")
+        return _train(cfg, resume, progress, log)
+
+
+def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callable[[str], None]) -> dict[str, Any]:
+    out, state = prepare(cfg, resume, log)
     if state is not None and state["step"] >= cfg.steps and (out / RESULT).is_file():
         return json.loads((out / RESULT).read_text())  # already finished
     if cfg.threads:
@@ -190,7 +205,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
             denoms = loss_denominators(upd.response_mask, splice.reinforce, cfg.optim.loss_agg_mode,
                                        cfg.algo.reinforce_norm, roll.response_mask[b_m:])
             dirty = True
-            metrics = update(model, optimizer, loss_fn, step_cfg, upd, splice, denoms, cfg, device)
+            metrics = update(model, optimizer, loss_fn, step_cfg, upd, splice, denoms, cfg, device, step)
             controller.update(h_main)
             if controller.decision.saturated and not warned_saturation:
                 warned_saturation = True
@@ -222,6 +237,9 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
                 progress(step, cfg.steps, record)
             done, dirty = step, False
             if cfg.save_every and step % cfg.save_every == 0:
+                if not ckpt.finite_weights(model):
+                    raise FloatingPointError(f"step {step}: the weights are not finite (lr {cfg.optim.lr}); "
+                                             "the last good checkpoint is kept")
                 save(step)
         status = "finished"
     except KeyboardInterrupt:
@@ -231,8 +249,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
         error = f"{type(e).__name__}: {e}"
         raise
     finally:
-        if not dirty and (done > start or status == "finished"):
-            save(done)  # (a dirty state is dropped: --resume reruns its step from the last checkpoint)
+        # a dirty state is dropped (--resume reruns its step from the last checkpoint), and
+        # non-finite weights never overwrite a good checkpoint
+        if not dirty and (done > start or status == "finished") and ckpt.finite_weights(model):
+            save(done)
         result = result_record(out, cfg, status, error, done, wall_before + time.time() - t_start)
         write_json_atomic(out / RESULT, result)
         logger.close(result)
@@ -240,9 +260,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: Progress | None = None
 
 
 def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice: Splice,
-           denoms: Denominators, cfg: RunConfig, device) -> dict[str, float]:
+           denoms: Denominators, cfg: RunConfig, device, step: int = 0) -> dict[str, float]:
     """PPO-clip update(s) on the spliced rows. With one minibatch this is strictly on-policy; with
-    several, each holds its share of both loss terms (aepo.core.assembly.minibatches)."""
+    several, each holds its share of both loss terms (aepo.core.assembly.minibatches). A
+    non-finite loss or gradient stops the run (FloatingPointError) before the optimizer moves."""
     chunks = minibatches(splice.reinforce, cfg.optim.num_minibatches)
     share = denoms.per_minibatch(len(chunks))
     metrics: dict[str, float] = {}
@@ -260,9 +281,15 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
             reinforce_denom=share.reinforce,
         )
         loss, m = loss_fn(batch, loss_cfg)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"step {step}: the loss is {loss.item()} (lr {cfg.optim.lr}); "
+                                     "the last good checkpoint is kept")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        if not torch.isfinite(grad_norm):
+            raise FloatingPointError(f"step {step}: the gradient norm is {float(grad_norm)} (lr {cfg.optim.lr}); "
+                                     "the last good checkpoint is kept")
         optimizer.step()
         m["actor/grad_norm"] = float(grad_norm)
         for k, v in m.items():

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aepo.rundir import TERMINAL, run_status
-from aepo.sweep.claims import lock_owner
+from aepo.rundir import lock_owner
 from aepo.sweep.spec import Sweep
 
 

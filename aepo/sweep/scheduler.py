@@ -11,7 +11,7 @@ Which run does a worker take next?
   2. While some run has no trial yet, `study.ask()` and the grid sampler hands out a point.
      Once every run has a trial (a restart after a kill, or --retry-failed), the worker
      enqueues a trial for the first run of `todo` and asks for it: one trial per attempt.
-  3. The claim guard (`claims`): the worker takes an exclusive `flock` on
+  3. The claim guard (`aepo.rundir.lock`): the worker takes an exclusive `flock` on
      `runs/<run_id>/.lock` before it touches the run. The grid sampler can hand one point to
      two workers (optuna says so); the loser records its trial as PRUNED ("claimed by another
      worker") and asks again. The kernel drops the lock when its holder dies, even by SIGKILL,
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from aepo.rundir import read_result, run_status, write_json_atomic
-from aepo.sweep.claims import claim, is_claimed
+from aepo.rundir import is_locked, lock
 from aepo.sweep.results import needs_work, write_results, write_sweep_record
 from aepo.sweep.spec import Run, Sweep
 
@@ -122,8 +122,9 @@ def objective_value(result: dict[str, Any]) -> float:
 
 
 # ---- one run ------------------------------------------------------------------------------------
-def execute(run: Run, progress=None, log: Log = print) -> dict[str, Any]:
-    """Train (or resume) one run; never raises except on KeyboardInterrupt. Returns result.json."""
+def execute(run: Run, resume: bool, progress=None, log: Log = print) -> dict[str, Any]:
+    """Train (or resume) one run whose lock the caller holds; never raises except on
+    KeyboardInterrupt. Returns result.json."""
     cfg = run.config
     run_dir = Path(cfg.out)
     t0 = time.time()
@@ -131,11 +132,11 @@ def execute(run: Run, progress=None, log: Log = print) -> dict[str, Any]:
         if cfg.backend == "verl":
             from aepo.verl_backend.launch import launch
 
-            result = launch(cfg, resume=True, log=log)
+            result = launch(cfg, resume=resume, log=log, lock=False)
         else:
             from aepo.embedded.trainer import train
 
-            result = train(cfg, resume=True, progress=progress, log=log)
+            result = train(cfg, resume=resume, progress=progress, log=log, lock=False)
         return result
     except KeyboardInterrupt:
         raise
@@ -169,7 +170,7 @@ def pending(sweep: Sweep, retry_failed: bool, tried: set[str]) -> list[str]:
         d = Path(r.config.out)
         if r.run_id in tried or not needs_work(run_status(d, r.config.steps), retry_failed):
             continue
-        if not is_claimed(d):
+        if not is_locked(d):
             out.append(r.run_id)
     return out
 
@@ -189,7 +190,7 @@ def work(sweep: Sweep, storage: str, sweep_dir: Path, retry_failed: bool = False
         trial, run_id = next_trial(study, sweep, todo)
         run = sweep.run(run_id)
         run_dir = Path(run.config.out)
-        with claim(run_dir) as mine:
+        with lock(run_dir) as mine:
             status = run_status(run_dir, run.config.steps) if mine else None
             if not mine or not needs_work(status, retry_failed):
                 reason = "claimed by another worker" if not mine else f"already {status}"
@@ -200,7 +201,7 @@ def work(sweep: Sweep, storage: str, sweep_dir: Path, retry_failed: bool = False
             _start_record(study, trial, run)
             log(f"start {run_id} (trial {trial.number}, {status})")
             try:
-                result = execute(run, progress_for(run) if progress_for else None, log)
+                result = execute(run, status != "pending", progress_for(run) if progress_for else None, log)
             except KeyboardInterrupt:  # the trainer saved a checkpoint; the next sweep resumes it
                 trial.set_user_attr("status", "interrupted")
                 study.tell(trial, state=TrialState.FAIL)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aepo.config import METHODS, ConfigError, RunConfig, load_config_file
+from aepo.config import METHODS, ConfigError, RunConfig, field_value, load_config_file
 
 # axis name -> (RunConfig key it sets, tag in the run id). The order is the order of the tags
 # in a run id; `seed` comes last. Baselines vary over `seed` only.
@@ -172,13 +172,14 @@ def _axes(axes: Any, where: str, base: RunConfig) -> dict[str, list[Any]]:
             values = [values]
         if not values:
             raise SweepError(f"{where}: axis '{name}' is empty")
+        key = AXES[name][0]
+        # each value as its config field's type, so that 0 and 0.0, or 0.5 and '5e-1', are one value
+        values = [field_value(key, v, f"axis '{name}' value") for v in values]
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-                raise SweepError(f"{where}: axis '{name}' has a bad value {v!r} (need a number or a word)")
             if isinstance(v, str) and not _ID_SAFE.fullmatch(v):
                 raise SweepError(f"{where}: axis '{name}' value '{v}' may hold only letters, digits and _.+-")
         if len(set(map(format_value, values))) != len(values):
-            raise SweepError(f"{where}: axis '{name}' repeats a value")
+            raise SweepError(f"{where}: axis '{name}' repeats a value ({', '.join(map(format_value, values))})")
         out[name] = values
     out.setdefault("seed", [base.seed])
     # 'seed' last, as in the run ids

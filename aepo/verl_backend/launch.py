@@ -112,14 +112,28 @@ def _keep_previous_log(run_dir: Path) -> None:
         os.replace(current, run_dir / f"verl_metrics.{n}.jsonl")
 
 
-def launch(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) `cfg` on verl; returns the result record (also in result.json)."""
-    from aepo.rundir import CONFIG, RESULT, VERL_CHECKPOINTS, prepare, provenance, result_record, write_json_atomic
+def launch(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print,
+           lock: bool = True) -> dict[str, Any]:
+    """Run (or resume) `cfg` on verl; returns the result record (also in result.json). The run
+    directory is this process's while verl runs (`lock=False`: the caller holds it)."""
+    from aepo import rundir
 
     cfg.validate()
     check_for_verl(cfg)
     if importlib.util.find_spec("verl") is None:
         raise ConfigError(INSTALL_HINT)
+    if not lock:
+        return _launch(cfg, resume, log)
+    with rundir.lock(Path(cfg.out)) as mine:
+        if not mine:
+            raise rundir.RunDirError(f"run directory {cfg.out} is in use by another process: wait for it to end "
+                                     "or choose another --out")
+        return _launch(cfg, resume, log)
+
+
+def _launch(cfg: RunConfig, resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    from aepo.rundir import CONFIG, RESULT, VERL_CHECKPOINTS, prepare, provenance, result_record, write_json_atomic
+
     run_dir, _ = prepare(cfg, resume)
     previous = json.loads((run_dir / RESULT).read_text()) if (run_dir / RESULT).is_file() else None
     if resume and previous and previous.get("status") == "finished" and previous.get("steps_done", 0) >= cfg.steps:
