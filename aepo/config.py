@@ -241,7 +241,7 @@ class RunConfig:
              f"eval_prompts and eval_samples must be >= 1 (eval_every=0 turns validation off), got "
              f"{self.eval_prompts} and {self.eval_samples}"),
             (self.threads >= 0, f"threads must be >= 0 (0: torch's default), got {self.threads}"),
-            (re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.model.device) is not None,
+            (re.fullmatch(DEVICES, self.model.device) is not None,
              f"unknown device '{self.model.device}' (auto | cpu | cuda | cuda:N | mps)"),
             (0 < o.clip_eps < 1, f"clip_eps must be in (0, 1), got {o.clip_eps}"),
             (o.loss_agg_mode in LOSS_AGG_MODES, f"unknown loss_agg_mode '{o.loss_agg_mode}'"),
@@ -314,6 +314,7 @@ def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:
 
 
 MAX_INT = 2**31 - 1  # no count, seed or step of a run is larger
+DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # the device strings a run or an evaluation accepts
 
 
 def coerce(value: Any, hint: Any, name: str) -> Any:

@@ -44,6 +44,7 @@ METHOD_ORDER = (*BASELINES, *AEPO_FAMILY)  # the paper's methods, in the order o
 METHOD_NAMES = {name: m.label for name, m in METHODS.items()}  # display names, tables and figures alike
 ID_COLUMNS = ("run_id", "method", "entropy_target", "variant", "condition", "seed")
 # config fields that are bookkeeping, not part of a condition (dotted paths of the RunConfig dict)
+ENTROPY_KEY = "actor/entropy"
 NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
                 "algo.entropy_target", "algo.method")
 # short tags of the sweep axes (aepo.sweep.spec.AXES), for variant labels
@@ -75,8 +76,9 @@ class Frames:
     benchmarks: pd.DataFrame
 
     def finished(self) -> "Frames":
-        """Only the runs whose status is 'finished'."""
-        keep = set(self.runs.loc[self.runs["status"] == "finished", "run_id"])
+        """Only the runs that finished with something to analyse (status 'finished', and at
+        least one finite `actor/entropy`; `excluded` says why a finished run was left out)."""
+        keep = set(self.runs.loc[(self.runs["status"] == "finished") & (self.runs["excluded"] == ""), "run_id"])
         return Frames(*(f[f["run_id"].isin(keep)].reset_index(drop=True)
                         for f in (self.runs, self.steps, self.benchmarks)))
 
@@ -84,17 +86,33 @@ class Frames:
 # ---- sources ------------------------------------------------------------------------------
 def read_run_dir(run_dir: str | Path) -> Run:
     """A run directory written by `aepo train`: config.json, metrics.jsonl, result.json, and any
-    `eval*/summary.json` written by `aepo eval`."""
+    `eval*/summary.json` written by `aepo eval`. A damaged record is a one-line LoadError naming
+    the file; a damaged result.json or eval summary only keeps the run out of the analysis."""
     d = Path(run_dir)
     if not (d / CONFIG).is_file():
         raise LoadError(f"{d} is not a run directory (no config.json)")
     try:
-        cfg = json.loads((d / "config.json").read_text())
-    except json.JSONDecodeError as e:
-        raise LoadError(f"{d / 'config.json'}: not valid JSON ({e.msg})") from None
-    result = read_json(d / RESULT) or {"status": "running"}
-    evals = [s for p in sorted(d.glob("eval*/**/summary.json")) if (s := read_json(p))]
-    return Run(d.name, cfg.get("config", cfg), read_metrics(d / METRICS), result, evals)
+        cfg = json.loads((d / CONFIG).read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LoadError(f"{d / CONFIG}: not valid JSON text ({type(e).__name__})") from None
+    config = cfg.get("config", cfg) if isinstance(cfg, dict) else None
+    if not isinstance(config, dict) or not isinstance(config.get("algo", {}), dict):
+        raise LoadError(f"{d / CONFIG}: not a run record (expected {{\"config\": {{...}}}}); move the directory away")
+    metrics = []
+    for i, row in enumerate(read_metrics(d / METRICS), start=1):
+        if not is_number(row.get("step")) or int(row["step"]) != row["step"]:
+            raise LoadError(f"{d / METRICS}: record {i} has no integer 'step'")
+        metrics.append({k: v for k, v in row.items() if is_number(v)})
+    result = read_json(d / RESULT)
+    result = result if isinstance(result, dict) else {"status": "running" if result is None else "damaged"}
+    evals = [s for p in sorted(d.glob("eval*/**/summary.json")) if _is_summary(s := read_json(p))]
+    return Run(d.name, config, metrics, result, evals)
+
+
+def _is_summary(s: Any) -> bool:
+    """An `aepo eval` summary.json with scores (a damaged one is left out)."""
+    return (isinstance(s, dict) and isinstance(s.get("benchmarks"), dict)
+            and all(isinstance(v, dict) and is_number(v.get("accuracy")) for v in s["benchmarks"].values()))
 
 
 def read_sweep(sweep_dir: str | Path) -> list[Run]:
@@ -214,16 +232,20 @@ def run_row(run: Run) -> dict[str, Any]:
     """The `runs` frame row of one run (its variant is set by `frames`, which sees all runs)."""
     algo = run.config.get("algo", {})
     method = algo.get("method", run.result.get("method", "unknown"))
+    method = method if isinstance(method, str) else "unknown"
     target = algo.get("entropy_target", run.result.get("entropy_target"))
-    target = float(target) if method in TARGETED and target is not None else math.nan
-    steps_done = max((r["step"] for r in run.metrics), default=0)
+    target = float(target) if method in TARGETED and is_number(target) else math.nan
+    seed, steps = run.config.get("seed", run.result.get("seed", -1)), run.config.get("steps")
+    steps_done = max((int(r["step"]) for r in run.metrics), default=0)
+    finite = any(math.isfinite(r.get(ENTROPY_KEY, math.nan)) for r in run.metrics)
     return {"run_id": run.run_id, "method": method, "entropy_target": target, "variant": "",
             "condition": condition_label(method, target),
             "controller": algo.get("controller", "bang_bang") if method in AEPO_FAMILY else None,
-            "seed": int(run.config.get("seed", run.result.get("seed", -1))),
+            "seed": int(seed) if is_number(seed) else -1,
             "alpha": algo.get("alpha", math.nan), "mode": algo.get("mode"),
-            "steps": int(run.config.get("steps", steps_done)), "steps_done": steps_done,
-            "status": run.result.get("status", "unknown")}
+            "steps": int(steps) if is_number(steps) else steps_done, "steps_done": steps_done,
+            "status": run.result.get("status", "unknown"),
+            "excluded": "" if finite else "no finite actor/entropy"}
 
 
 def frames(runs: Iterable[Run]) -> Frames:

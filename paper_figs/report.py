@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from aepo.rundir import make_dir
 from analysis import tables as T
 from analysis.claims import THRESHOLDS, Claim, judge_all
 from analysis.load import Frames
@@ -54,9 +55,9 @@ def make_tables(frames: Frames, table: pd.DataFrame, score: str | None, out_dir:
 def data_summary(all_frames: Frames, fin: Frames, score: str | None, source: str) -> list[str]:
     runs = all_frames.runs
     lines = [f"- Source: {source}."]
-    excluded = runs[runs["status"] != "finished"]
+    excluded = runs[~runs["run_id"].isin(fin.runs["run_id"])]
     lines.append(f"- Runs: {len(runs)}, of which {len(fin.runs)} finished and analysed"
-                 + (f"; excluded: {', '.join(f'{r.run_id} ({r.status})' for r in excluded.itertuples())}."
+                 + (f"; excluded: {', '.join(f'{r.run_id} ({r.excluded or r.status})' for r in excluded.itertuples())}."
                     if len(excluded) else "."))
     per = fin.runs.groupby("condition")["seed"].nunique()
     lines.append("- Seeds per condition: " + ", ".join(f"{c} {n}" for c, n in per.items()) + ".")
@@ -96,8 +97,7 @@ def render_report(claims: list[Claim], figures: Mapping[str, list[Path]], tabs: 
 def make_report(all_frames: Frames, out_dir: str | Path, source: str,
                 th: Mapping[str, Any] = THRESHOLDS) -> dict[str, list[Path]]:
     """Write everything `aepo plot` promises; returns {'figures'|'tables'|'report': [paths]}."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(Path(out_dir))
     fin = all_frames.finished()
     if fin.runs.empty:
         raise ValueError("no finished run to analyse")

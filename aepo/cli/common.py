@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, NoReturn
+from contextlib import contextmanager
+from typing import Any, Iterator, NoReturn
 
 import typer
 
@@ -30,6 +31,22 @@ def crashed(e: BaseException, what: str) -> NoReturn:
         raise e
     first = str(e).splitlines()[0] if str(e) else ""
     fail(f"{what}: {type(e).__name__}: {first} (rerun with aepo --debug for the traceback)", code=1)
+
+
+@contextmanager
+def one_line_errors(what: str) -> Iterator[None]:
+    """Every failure of a command as one line: bad input (UserError) exits 2, anything unexpected
+    exits 1 naming `what` failed (the traceback with aepo --debug)."""
+    from aepo.errors import UserError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except UserError as e:
+        fail(str(e))
+    except Exception as e:
+        crashed(e, what)
 
 
 class StepProgress:

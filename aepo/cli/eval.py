@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from aepo.cli.common import fail
+from aepo.cli.common import fail, one_line_errors
 
 BENCHMARK_HELP = ("Comma-separated: aime24, amc23, college_math, gsm8k, math500, math, minerva_math, "
                   "olympiadbench, tinylab (the tiny lab's held-out set; needs a tiny-lab model).")
@@ -51,10 +52,20 @@ def eval_command(
         fail("--benchmarks is required with --model and --sweep")
     if n < 1 or (n > 1 and temperature <= 0):
         fail("--n must be >= 1, and --n > 1 needs --temperature > 0")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        fail(f"--temperature must be a finite number >= 0, got {temperature}")
+    if limit is not None and limit < 1:
+        fail(f"--limit must be >= 1 (leave it out to evaluate every problem), got {limit}")
+    if not (math.isfinite(grading_timeout) and grading_timeout > 0):
+        fail(f"--grading-timeout must be a number of seconds > 0, got {grading_timeout}")
+    for name, value in (("--max-new-tokens", max_new_tokens), ("--batch-size", batch_size), ("--workers", workers)):
+        if value < 1:
+            fail(f"{name} must be >= 1, got {value}")
+    if not 0 <= seed <= 2**31 - 1:
+        fail(f"--seed must be in [0, 2**31 - 1], got {seed}")
     if backend not in ("auto", "embedded", "vllm") or wandb not in ("off", "auto", "online", "offline"):
         fail(f"unknown --backend '{backend}' or --wandb '{wandb}'")
 
-    from aepo.errors import UserError
     from aepo.eval.benchmarks import NAMES
     from aepo.eval.runner import EvalSettings, evaluate_model, evaluate_responses, evaluate_sweep, log_wandb
 
@@ -66,7 +77,11 @@ def eval_command(
                       temperature=temperature, max_new_tokens=max_new_tokens, template=template,
                       backend=backend, device=device, batch_size=batch_size, seed=seed, limit=limit,
                       workers=workers, grading_timeout_s=grading_timeout)
-    try:
+    with one_line_errors("aepo eval"):
+        if out is not None:
+            from aepo.rundir import make_dir
+
+            make_dir(out)  # a file, a path under a file, or no write access: say so before any work
         if sweep is not None:
             evaluate_sweep(sweep, st, echo=typer.echo)
             return
@@ -81,7 +96,5 @@ def eval_command(
             summary = evaluate_responses(responses, st, out, model_dir, echo=typer.echo)
         else:
             summary = evaluate_model(model, st, out, echo=typer.echo)
-    except UserError as e:
-        fail(str(e))
-    typer.echo(f"average accuracy {summary['average'].get('accuracy', float('nan')):.4f}; wrote {out}")
-    log_wandb(summary, wandb, name=f"eval-{Path(responses or model).name}", out_dir=out)
+        typer.echo(f"average accuracy {summary['average'].get('accuracy', float('nan')):.4f}; wrote {out}")
+        log_wandb(summary, wandb, name=f"eval-{Path(responses or model).name}", out_dir=out)

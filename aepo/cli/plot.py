@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from aepo.cli.common import fail
+from aepo.cli.common import fail, one_line_errors
 
 def plot_command(
     sweep_dir: Annotated[Optional[Path], typer.Argument(metavar="SWEEP_DIR", help="Sweep directory (its runs/ are read).")] = None,
@@ -27,17 +27,16 @@ def plot_command(
     if sweep_dir is not None and not sweep_dir.is_dir():
         fail(f"no sweep directory {sweep_dir}")
 
-    from aepo.errors import UserError
+    from aepo.rundir import make_dir
     from analysis.load import load
     from paper_figs.report import make_report
 
     sources = [s for s in (str(sweep_dir) if sweep_dir else None,
                            f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'}" if runs else None,
                            f"W&B {from_wandb}" if from_wandb else None) if s]
-    try:
+    with one_line_errors("aepo plot"):
+        make_dir(out)
         frames = load(sweep_dir, runs or (), from_wandb)
         written = make_report(frames, out, " + ".join(sources))
-    except UserError as e:
-        fail(str(e))
     n_fig, n_tab = len(written["figures"]), len(written["tables"])
     typer.echo(f"wrote {n_fig} figure files, {n_tab} table files and {out / 'report.md'}")

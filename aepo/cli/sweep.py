@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from aepo.cli.common import fail
+from aepo.cli.common import fail, one_line_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Sweeps: grids of training runs across entropy targets, alpha and seeds.")
@@ -41,40 +41,29 @@ def entropy_targets(
     Re-running the same command continues the sweep: finished runs are skipped, interrupted
     runs resume from their checkpoint, failed runs are retried only with --retry-failed.
     """
-    from aepo.errors import UserError
-
     from aepo.sweep.spec import load_sweep
 
     if workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
-    try:
+    with one_line_errors("aepo sweep"):
         sweep = load_sweep(config, out).with_overrides({"wandb": wandb} if wandb else {})
-    except UserError as e:
-        fail(str(e))
-    if dry_run:
-        typer.echo(run_table(sweep))
-        verl_runs = [r for r in sweep.runs if r.config.backend == "verl"]
-        if verl_runs:
-            from aepo.verl_backend.launch import dry_run_command
+        if dry_run:
+            typer.echo(run_table(sweep))
+            verl_runs = [r for r in sweep.runs if r.config.backend == "verl"]
+            if verl_runs:
+                from aepo.verl_backend.launch import dry_run_command
 
-            try:
                 for r in verl_runs:
                     typer.echo(f"\n# {r.run_id}\n{dry_run_command(r.config, one_line=True)}")
-            except UserError as e:
-                fail(str(e))
-        return
-    from aepo.sweep.scheduler import run_sweep
+            return
+        from aepo.sweep.scheduler import run_sweep
 
-    try:
-        df = run_sweep(sweep, config, out, storage=storage, workers=workers, retry_failed=retry_failed,
-                  log=lambda m: typer.echo(m, err=True))
-    except KeyboardInterrupt:
-        typer.echo("interrupted: run the same command again to resume the sweep", err=True)
-        raise typer.Exit(130)
-    except UserError as e:
-        fail(str(e))
-    except ModuleNotFoundError as e:
-        fail(f"missing dependency '{e.name}' (storage {storage or 'sqlite'})")
+        try:
+            df = run_sweep(sweep, config, out, storage=storage, workers=workers, retry_failed=retry_failed,
+                           log=lambda m: typer.echo(m, err=True))
+        except KeyboardInterrupt:
+            typer.echo("interrupted: run the same command again to resume the sweep", err=True)
+            raise typer.Exit(130)
     typer.echo(df[SUMMARY_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"results: {out / 'results.parquet'}")
     failed = df[df.status == "failed"].run_id.tolist()

@@ -8,6 +8,12 @@ from aepo.config import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
+    import re
+
+    from aepo.config import DEVICES
+
+    if re.fullmatch(DEVICES, name) is None:
+        raise ConfigError(f"unknown device '{name}' (auto | cpu | cuda | cuda:N | mps)")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -21,7 +21,8 @@ from typing import Any, Callable
 from aepo.errors import UserError
 from aepo.eval.benchmarks import TINYLAB, Problem, load_benchmark
 from aepo.eval.metrics import average, score
-from aepo.rundir import CHECKPOINT, EVAL_SUMMARY, flat_scores, model_dir_of, read_jsonl, read_result
+from aepo.rundir import (CHECKPOINT, EVAL_SUMMARY, flat_scores, make_dir, model_dir_of, read_jsonl, read_result,
+                         write_json_atomic)
 from aepo.tasks.grading import DEFAULT_TIMEOUT_S, GradingPool
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,14 @@ def score_summary(samples: list[dict[str, Any]], settings: dict[str, Any]) -> di
 
 
 def write_outputs(out_dir: str | Path, samples: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "samples.jsonl", "w", encoding="utf-8") as f:
-        for s in samples:
-            f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    """samples.jsonl, then summary.json, each written beside and renamed into place, so a crash
+    never leaves a half file or a new summary beside old samples. JSON escapes non-ASCII text, so
+    any text a model wrote (a lone surrogate included) is stored as it came."""
+    out = make_dir(Path(out_dir))
+    tmp = out / ".samples.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(s) + "\n" for s in samples), encoding="utf-8")
+    os.replace(tmp, out / "samples.jsonl")
+    write_json_atomic(out / "summary.json", summary)
 
 
 # ---- the three modes -------------------------------------------------------------------
@@ -216,16 +219,20 @@ def evaluate_sweep(sweep_dir: str | Path, st: EvalSettings,
 def log_wandb(summary: dict[str, Any], mode: str, name: str | None = None,
               out_dir: str | Path | None = None) -> None:
     """Put the flat scores in a W&B run's summary. mode: online | offline | auto (online when
-    WANDB_API_KEY is set, else offline) | off."""
+    WANDB_API_KEY is set, else offline) | off. A W&B failure costs only the mirror (a warning):
+    the local summary.json is the record."""
     if mode == "off":
         return
-    import wandb
-
     from aepo.runlog import wandb_mode
 
-    mode = wandb_mode(mode)
-    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "aepo"), name=name, job_type="eval",
-                     mode=mode, dir=str(out_dir) if out_dir else None,
-                     config={k: v for k, v in summary["settings"].items()})
-    run.summary.update(flat_scores(summary))
-    run.finish()
+    try:
+        import wandb
+
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "aepo"), name=name, job_type="eval",
+                         mode=wandb_mode(mode), dir=str(out_dir) if out_dir else None,
+                         config={k: v for k, v in summary["settings"].items()})
+        run.summary.update(flat_scores(summary))
+        run.finish()
+    except Exception as e:
+        log.warning("W&B summary not written (the local summary.json is): %s: %s", type(e).__name__,
+                    " ".join(str(e).split())[:160])

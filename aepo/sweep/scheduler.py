@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from aepo.rundir import read_result, run_status, write_json_atomic
-from aepo.rundir import is_locked, lock
+from aepo.errors import UserError
+from aepo.rundir import is_locked, lock, make_dir, read_result, run_status, write_json_atomic
 from aepo.sweep.results import needs_work, write_results, write_sweep_record
 from aepo.sweep.spec import Run, Sweep
 
@@ -74,9 +74,18 @@ def _grid_sampler(run_ids: list[str]):
 
 
 def open_study(sweep: Sweep, storage: str):
-    """Create or load the grid study of this sweep (safe to call from several workers)."""
+    """Create or load the grid study of this sweep (safe to call from several workers). A storage
+    URL that does not parse or a database that cannot be reached is a one-line UserError (the
+    password hidden)."""
     import optuna
+    import sqlalchemy
 
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except Exception:  # ArgumentError, ValueError: not a URL at all
+        raise UserError(f"--storage '{storage[:80]}' is not a database URL (sqlite:///FILE or "
+                        "postgresql://USER:PASSWORD@HOST/DB)") from None
+    shown = url.render_as_string(hide_password=True)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     kwargs = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {}
     for attempt in range(5):  # workers starting together may race to create the tables
@@ -85,9 +94,13 @@ def open_study(sweep: Sweep, storage: str):
             return optuna.create_study(study_name=study_name(sweep), storage=rdb,
                                        sampler=_grid_sampler(sweep.run_ids), direction="maximize",
                                        load_if_exists=True)
-        except Exception as e:  # sqlalchemy's OperationalError / IntegrityError
-            if attempt == 4 or "sqlalchemy" not in type(e).__module__:
-                raise
+        except ImportError:  # optuna: "Failed to import DB access module"
+            raise UserError(f"--storage {shown} needs its database driver (PostgreSQL: "
+                            "pip install 'aepo[postgres]')") from None
+        except Exception as e:  # sqlalchemy's OperationalError / IntegrityError / ArgumentError
+            if attempt == 4 or "sqlalchemy" not in type(e).__module__ or "OperationalError" in type(e).__name__:
+                first = " ".join(str(getattr(e, "orig", None) or e).split())[:160]
+                raise UserError(f"cannot open the optuna storage {shown}: {type(e).__name__}: {first}") from None
             time.sleep(0.5 * (attempt + 1))
 
 
@@ -334,7 +347,7 @@ def run_sweep(sweep: Sweep, config_path: Path, sweep_dir: Path, storage: str | N
 
     from aepo.sweep.progress import SweepMonitor
 
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(sweep_dir)
     storage = storage or default_storage(sweep_dir)
     overrides = dict(overrides or {})
     if sweep.runs and sweep.runs[0].config.threads == 0 and threads_per_worker(workers):
