@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from aepo.errors import UserError
 from aepo.rundir import make_dir
 from analysis import tables as T
 from analysis.claims import THRESHOLDS, Claim, judge_all
@@ -100,7 +101,8 @@ def make_report(all_frames: Frames, out_dir: str | Path, source: str,
     out = make_dir(Path(out_dir))
     fin = all_frames.finished()
     if fin.runs.empty:
-        raise ValueError("no finished run to analyse")
+        raise UserError(f"no finished run to analyse (the runs' statuses: "
+                        f"{', '.join(sorted(set(all_frames.runs['status'])))})")
     table = run_table(fin, th)
     score = primary_key(table)
     figures = render_all(fin.steps, table, out / "figures")

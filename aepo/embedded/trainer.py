@@ -291,6 +291,9 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
             raise FloatingPointError(f"step {step}: the gradient norm is {float(grad_norm)} (lr {cfg.optim.lr}); "
                                      "the last good checkpoint is kept")
         optimizer.step()
+        if not torch.isfinite(torch.nn.utils.get_total_norm(model.parameters())):  # one fused reduction
+            raise FloatingPointError(f"step {step}: the weights blew up (their norm is not finite; lr "
+                                     f"{cfg.optim.lr}); the last good checkpoint is kept")
         m["actor/grad_norm"] = float(grad_norm)
         for k, v in m.items():
             metrics[k] = metrics.get(k, 0.0) + v / len(chunks)
