@@ -144,7 +144,8 @@ def result_record(run_dir: Path, cfg, status: str, error: str | None, steps_done
     res: dict[str, Any] = {"status": status, "error": error, "steps_done": steps_done, "steps": cfg.steps,
                            "wall_time_s": wall, "method": cfg.algo.method, "mode": cfg.algo.mode,
                            "entropy_target": cfg.algo.entropy_target, "alpha": cfg.algo.alpha,
-                           "seed": cfg.seed, "checkpoint": CHECKPOINT, **provenance()}
+                           "seed": cfg.seed, "checkpoint": CHECKPOINT, "host": socket.gethostname(),
+                           "pid": os.getpid(), **provenance()}
     if rows:
         last = rows[-1]
         for k in ("actor/entropy", "critic/score/mean"):

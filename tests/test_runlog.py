@@ -63,3 +63,19 @@ def test_run_records_never_contain_the_wandb_key(tmp_path, monkeypatch, tiny_mod
     for f in (tmp_path / "run").rglob("*"):
         if f.is_file() and f.suffix in (".json", ".jsonl", ".txt", ".log"):
             assert secret not in f.read_text(errors="ignore"), f
+
+
+def test_an_offline_wandb_run_keeps_its_metrics_on_disk_for_wandb_sync(tmp_path, monkeypatch):
+    # issue 18: W&B offline runs are synced later (`wandb sync RUN_DIR/wandb/offline-run-*`); the files
+    # must exist and hold what was logged (keys and values are stored as text inside the record log)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    log = RunLogger(tmp_path, {"algo": {"method": "aepo"}}, wandb="offline", project="aepo-test")
+    for step in (1, 2, 3):
+        log.log({"step": step, "actor/entropy": 0.25 * step, "critic/score/mean": 0.125})
+    log.close({"status": "finished"})
+    files = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    data = files[0].read_bytes()
+    for text in (b"actor/entropy", b"critic/score/mean", b"0.75", b"0.125"):
+        assert text in data, text
+    assert read_metrics(tmp_path / "metrics.jsonl")[-1]["actor/entropy"] == 0.75  # the local record too

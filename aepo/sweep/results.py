@@ -15,7 +15,7 @@ Columns of results.parquet (one row per run, in sweep order):
     entropy_abs_err                  mean |H - H_target| over the second half (NaN: no target),
     entropy_in_band                  fraction of second-half steps within the band around the
                                      target (analysis.control.band_width: max(0.2 H*, 0.05 nats)),
-    wall_time_s, run_dir,
+    wall_time_s, host, pid (the machine and process that last worked on it), run_dir,
     eval/<benchmark>/<score>         `aepo eval --sweep` scores of the final checkpoint, if any.
 """
 
@@ -106,6 +106,8 @@ def run_row(run: dict[str, Any], axes: list[str]) -> dict[str, Any]:
         "final_score": _num(res.get("final/critic/score/mean")),
         **entropy_stats([m["actor/entropy"] for m in metrics if "actor/entropy" in m], run["entropy_target"]),
         "wall_time_s": _num(res.get("wall_time_s")),
+        "host": res.get("host"),  # the machine and process that last worked on the run
+        "pid": res.get("pid"),
         "run_dir": str(run_dir),
         **eval_scores(run_dir),  # `aepo eval --sweep` scores, kept on every recompute
     })

@@ -32,6 +32,7 @@ ran what.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import socket
 import sys
@@ -85,12 +86,16 @@ def open_study(sweep: Sweep, storage: str):
     except Exception:  # ArgumentError, ValueError: not a URL at all
         raise UserError(f"--storage '{storage[:80]}' is not a database URL (sqlite:///FILE or "
                         "postgresql://USER:PASSWORD@HOST/DB)") from None
+    if url.drivername == "postgresql" and not importlib.util.find_spec("psycopg2") and importlib.util.find_spec("psycopg"):
+        url = url.set(drivername="postgresql+psycopg")  # the `postgres` extra's driver (psycopg 3)
     shown = url.render_as_string(hide_password=True)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    kwargs = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {}
+    # SQLite: wait for a busy file; a server: test each pooled connection before use, so a worker
+    # outlives a database restart (STORAGE_RETRY_S below covers the outage itself)
+    kwargs = {"connect_args": {"timeout": 120}} if url.drivername.startswith("sqlite") else {"pool_pre_ping": True}
     for attempt in range(5):  # workers starting together may race to create the tables
         try:
-            rdb = optuna.storages.RDBStorage(storage, engine_kwargs=kwargs)
+            rdb = optuna.storages.RDBStorage(url.render_as_string(hide_password=False), engine_kwargs=kwargs)
             return optuna.create_study(study_name=study_name(sweep), storage=rdb,
                                        sampler=_grid_sampler(sweep.run_ids), direction="maximize",
                                        load_if_exists=True)
@@ -102,6 +107,40 @@ def open_study(sweep: Sweep, storage: str):
                 first = " ".join(str(getattr(e, "orig", None) or e).split())[:160]
                 raise UserError(f"cannot open the optuna storage {shown}: {type(e).__name__}: {first}") from None
             time.sleep(0.5 * (attempt + 1))
+
+
+STORAGE_RETRY_S = 60.0  # how long a worker waits for a storage that went away before it gives up
+
+
+def persist(call: Callable[[], Any], log: Log = print) -> Any:
+    """Run one write or read of the optuna storage, retrying while the database is unreachable
+    (a restart, a network blip) for up to STORAGE_RETRY_S; then a one-line UserError. The run
+    directories are the record of truth, so a run's own result is never lost meanwhile."""
+    deadline, wait = time.monotonic() + STORAGE_RETRY_S, 0.5
+    while True:
+        try:
+            return call()
+        except Exception as e:
+            if not _transient(e):
+                raise
+            if time.monotonic() > deadline:
+                first = " ".join(str(getattr(e, "orig", None) or e).split())[:160]
+                raise UserError(f"lost the optuna storage for {STORAGE_RETRY_S:.0f} s ({type(e).__name__}: {first}); "
+                                "every run's own record is kept: run the same command again") from None
+            log(f"the optuna storage is unreachable ({type(e).__name__}); retrying in {wait:.0f} s")
+            time.sleep(wait)
+            wait = min(2 * wait, 8.0)
+
+
+def _transient(e: BaseException | None) -> bool:
+    """A lost database connection, raised by SQLAlchemy or wrapped by optuna (StorageInternalError)."""
+    seen = 0
+    while e is not None and seen < 5:
+        if "sqlalchemy" in type(e).__module__ and type(e).__name__ in (
+                "OperationalError", "InterfaceError", "DisconnectionError", "PendingRollbackError"):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def _trials_of(study, run_id: str) -> list:
@@ -200,18 +239,18 @@ def work(sweep: Sweep, storage: str, sweep_dir: Path, retry_failed: bool = False
         todo = pending(sweep, retry_failed, tried)
         if not todo:
             return report
-        trial, run_id = next_trial(study, sweep, todo)
+        trial, run_id = persist(lambda: next_trial(study, sweep, todo), log)
         run = sweep.run(run_id)
         run_dir = Path(run.config.out)
         with lock(run_dir) as mine:
             status = run_status(run_dir, run.config.steps) if mine else None
             if not mine or not needs_work(status, retry_failed):
                 reason = "claimed by another worker" if not mine else f"already {status}"
-                _tell_skipped(study, trial, run, reason, status)
+                persist(lambda: _tell_skipped(study, trial, run, reason, status), log)
                 report.skipped += 1
                 continue
             tried.add(run_id)  # one attempt per run and worker invocation
-            _start_record(study, trial, run)
+            persist(lambda: _start_record(study, trial, run), log)
             log(f"start {run_id} (trial {trial.number}, {status})")
             try:
                 result = execute(run, status != "pending", progress_for(run) if progress_for else None, log)
@@ -220,11 +259,7 @@ def work(sweep: Sweep, storage: str, sweep_dir: Path, retry_failed: bool = False
                 study.tell(trial, state=TrialState.FAIL)
                 raise
             ok = result.get("status") == "finished"
-            for k, v in {"status": result.get("status"), "error": result.get("error"),
-                         "steps_done": result.get("steps_done"), "wall_time_s": result.get("wall_time_s")}.items():
-                trial.set_user_attr(k, v)
-            study.tell(trial, objective_value(result) if ok else None,
-                       state=TrialState.COMPLETE if ok else TrialState.FAIL)
+            persist(lambda: _end_record(study, trial, result, ok), log)
             (report.ran if ok else report.failed).append(run_id)
             log(f"{'done' if ok else 'FAILED'} {run_id}: {result.get('status')}"
                 + (f" ({result.get('error')})" if not ok else ""))
@@ -232,16 +267,33 @@ def work(sweep: Sweep, storage: str, sweep_dir: Path, retry_failed: bool = False
 
 
 def _start_record(study, trial, run: Run) -> None:
-    """User attributes of the attempt; older RUNNING trials of this run died with their worker."""
-    from optuna.trial import Trial, TrialState
-
+    """User attributes of the attempt (who runs it, where)."""
     attrs = {"run_id": run.run_id, "method": run.method, **run.point,
              "host": socket.gethostname(), "pid": os.getpid(), "run_dir": run.config.out}
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
+    _close_dead_trials(study, trial, run)
+
+
+def _end_record(study, trial, result: dict[str, Any], ok: bool) -> None:
+    from optuna.trial import TrialState
+
+    for k, v in {"status": result.get("status"), "error": result.get("error"),
+                 "steps_done": result.get("steps_done"), "wall_time_s": result.get("wall_time_s")}.items():
+        trial.set_user_attr(k, v)
+    if next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number).state != TrialState.RUNNING:
+        return  # told already (a retry after the storage came back)
+    study.tell(trial, objective_value(result) if ok else None, state=TrialState.COMPLETE if ok else TrialState.FAIL)
+
+
+def _close_dead_trials(study, trial, run: Run) -> None:
+    """Older RUNNING trials of a run whose lock this worker holds died with their worker (a kill,
+    a lost database connection): mark them FAIL, so the storage agrees with the run directories."""
+    from optuna.trial import Trial, TrialState
+
     for old in _trials_of(study, run.run_id):
         if old.number != trial.number and old.state == TrialState.RUNNING:
-            Trial(study, old._trial_id).set_user_attr("status", f"worker died; resumed by trial {trial.number}")
+            Trial(study, old._trial_id).set_user_attr("status", f"worker died; taken over by trial {trial.number}")
             study.tell(old.number, state=TrialState.FAIL)
 
 
@@ -252,6 +304,8 @@ def _tell_skipped(study, trial, run: Run, reason: str, status: str | None) -> No
 
     trial.set_user_attr("run_id", run.run_id)
     trial.set_user_attr("skipped", reason)
+    if status is not None:  # this worker holds the run's lock: no one else runs it
+        _close_dead_trials(study, trial, run)
     has_complete = any(t.state == TrialState.COMPLETE for t in _trials_of(study, run.run_id))
     if status == "finished" and not has_complete:
         result = read_result(Path(run.config.out)) or {}
