@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from importlib import metadata
@@ -50,11 +51,18 @@ class RunDirError(UserError):
 
 # ---- files -------------------------------------------------------------------------------------
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it over `path`."""
+    """Write JSON to a temporary file of this process beside `path`, then rename it over `path`
+    (a reader sees the old file or the new one; two writers never share the temporary file)."""
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # as a plain write would leave it (mkstemp makes 0600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data, indent=2, default=str))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> Any:

@@ -8,7 +8,12 @@ Every threshold a verdict depends on is in THRESHOLDS, right below. A verdict is
   decide: more seeds would);
 - "mixed": a sweep varied a setting besides the target and seed (a variant, analysis.load), the
   claim was judged in each variant separately, and the variants disagree (each one's verdict is
-  in the evidence). Runs of different variants are never pooled as if they were seeds.
+  in the evidence). Runs of different variants are never pooled as if they were seeds;
+- "depends on the start": the runs began from several starts (pretrained models), the claim was
+  judged on each start's runs alone and on all of them (intervals hierarchical: resample the
+  starts, then the seeds within), and the per-start verdicts disagree with each other or with
+  the pooled one: a pooled verdict stands only when every start gives it ("holds on k of n
+  starts" says how far it went).
 Intervals are 95% percentile bootstraps over runs (seeds); comparisons that pick the best of m
 conditions widen their intervals by Bonferroni (level 1 - 0.05 / m).
 C8 (any better target distribution pi* regularizes) needs a pi* sweep and is not judged here.
@@ -23,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.control import BAND_MIN, BAND_REL
-from analysis.stats import LEVEL, bootstrap_ci, difference_ci
+from analysis.stats import LEVEL, bootstrap_ci, difference_ci, starts_of
 
 THRESHOLDS: dict[str, Any] = {
     "min_seeds": 3,  # runs per condition before any verdict (never one seed dressed as a result)
@@ -35,6 +40,7 @@ THRESHOLDS: dict[str, Any] = {
 }
 
 HOLDS, FAILS, UNKNOWN, MIXED = "holds", "does not hold", "not measurable with this data", "mixed"
+ACROSS_STARTS = "depends on the start"
 
 STATEMENTS = {
     "C1": "GRPO's entropy collapses.",
@@ -55,6 +61,7 @@ class Claim:
     verdict: str
     evidence: str
     details: list[str] = field(default_factory=list)  # further evidence (C3: every score)
+    per_start: dict[str, str] = field(default_factory=dict)  # verdict on each start's runs alone
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -94,7 +101,7 @@ def ratio_check(table: pd.DataFrame, label: str, column: str, threshold: float, 
     v = table[column].dropna().to_numpy(dtype=float)
     if v.size == 0:
         return UNKNOWN, f"{label}: no runs"
-    p, lo, hi = bootstrap_ci(v)
+    p, lo, hi = bootstrap_ci(table[column], groups=starts_of(table))
     what = {"h_ratio": "final/initial H", "h_peak_ratio": "peak/initial H"}[column]
     ev = (f"{label}: {what} = {fmt_ci(p, lo, hi)} over {v.size} seeds "
           f"(H {table['h_initial'].mean():.2f} -> {table['h_final'].mean():.2f} nats)")
@@ -161,7 +168,7 @@ def c2_variant(rows: pd.DataFrame, th: Mapping[str, Any]) -> tuple[str, str]:
     verdicts, parts = [], []
     for t, g in groups.items():
         v = g["mae_2nd_half"].dropna().to_numpy(dtype=float)
-        p, lo, hi = bootstrap_ci(v)
+        p, lo, hi = bootstrap_ci(g["mae_2nd_half"], groups=starts_of(g))
         band = float(g["band"].iloc[0])
         verdict = threshold_verdict(lo, hi, band, below=True) if _enough(v, th) else UNKNOWN
         verdicts.append(verdict)
@@ -174,34 +181,42 @@ def c2_variant(rows: pd.DataFrame, th: Mapping[str, Any]) -> tuple[str, str]:
     return verdict, "; ".join(parts)
 
 
-def target_scores(rows: pd.DataFrame, score: str) -> list[tuple[float, np.ndarray, float]]:
-    """[(target, per-run scores, mean achieved H)] of one method and variant, by increasing target."""
-    return [(t, g[score].dropna().to_numpy(dtype=float), float(g["h_achieved"].mean()))
-            for t, g in sorted(by_target(rows).items())]
+def target_scores(rows: pd.DataFrame, score: str) -> list[tuple[float, np.ndarray, float, np.ndarray | None]]:
+    """[(target, per-run scores, mean achieved H, the runs' starts)] of one method and variant,
+    by increasing target (NaN scores left out)."""
+    out = []
+    for t, g in sorted(by_target(rows).items()):
+        g = g[g[score].notna()]
+        out.append((t, g[score].to_numpy(dtype=float), float(g["h_achieved"].mean()), starts_of(g)))
+    return out
 
 
-def peak_verdict(groups: list[tuple[float, np.ndarray, float]], th: Mapping[str, Any]) -> tuple[str, str]:
+def peak_verdict(groups: list[tuple[float, np.ndarray, float, np.ndarray | None]], th: Mapping[str, Any]) -> tuple[str, str]:
     """Rises-peaks-falls test on per-target scores: the best target is interior and beats both
     end targets beyond seed noise (Bonferroni over the m - 1 comparisons with the best)."""
     m = len(groups)
-    means = [v.mean() if v.size else np.nan for _, v, _ in groups]
-    desc = ", ".join(f"H*={t:.2f} (H={h:.2f}): {fmt_ci(*bootstrap_ci(v), scale=100, digits=1)}"
-                     for (t, v, h) in groups)
+    means = [v.mean() if v.size else np.nan for _, v, _, _ in groups]
+    desc = ", ".join(f"H*={t:.2f} (H={h:.2f}): {fmt_ci(*bootstrap_ci(v, groups=st), scale=100, digits=1)}"
+                     for (t, v, h, st) in groups)
     if m < th["min_targets"]:
         return UNKNOWN, f"{desc}; only {m} target(s), need {th['min_targets']}"
-    if min(v.size for _, v, _ in groups) < th["min_seeds"]:
+    if min(v.size for _, v, _, _ in groups) < th["min_seeds"]:
         return UNKNOWN, f"{desc}; fewer than {th['min_seeds']} seeds at some target"
     level = 1 - (1 - LEVEL) / (m - 1)
     best = int(np.nanargmax(means))
+
+    def gap(a: int, b: int) -> tuple[float, float, float]:
+        return difference_ci(groups[a][1], groups[b][1], level, groups_a=groups[a][3], groups_b=groups[b][3])
+
     if 0 < best < m - 1:
-        gaps = [difference_ci(groups[best][1], groups[e][1], level) for e in (0, m - 1)]
+        gaps = [gap(best, e) for e in (0, m - 1)]
         gap_txt = " and ".join(f"{fmt_ci(*g, scale=100, digits=1)} pts over H*={groups[e][0]:.2f}"
                                for g, e in zip(gaps, (0, m - 1)))
         if all(g[1] > th["min_gap"] for g in gaps):
             return HOLDS, f"{desc}; peak at H*={groups[best][0]:.2f} beats both ends: {gap_txt}"
         return UNKNOWN, f"{desc}; interior best H*={groups[best][0]:.2f} but gaps within seed noise: {gap_txt}"
     other = m - 1 - best
-    g = difference_ci(groups[best][1], groups[other][1], level)
+    g = gap(best, other)
     txt = f"best at the end H*={groups[best][0]:.2f}, {fmt_ci(*g, scale=100, digits=1)} pts over H*={groups[other][0]:.2f}"
     if g[1] > th["min_gap"]:
         return FAILS, f"{desc}; monotonic: {txt}"
@@ -287,13 +302,15 @@ def judge_c7(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
 
 def c7_variant(grpo: pd.DataFrame, aepo: pd.DataFrame, score: str, th: Mapping[str, Any]) -> tuple[str, str]:
     groups = by_target(aepo)
-    g = grpo[score].dropna().to_numpy(dtype=float)
+    grpo = grpo[grpo[score].notna()]
+    g = grpo[score].to_numpy(dtype=float)
     level = 1 - (1 - LEVEL) / len(groups)
     equal, budget = budget_note(pd.concat([grpo, *groups.values()]))
-    verdicts, parts = [], [f"{budget}; GRPO {fmt_ci(*bootstrap_ci(g), scale=100, digits=1)}"]
+    verdicts, parts = [], [f"{budget}; GRPO {fmt_ci(*bootstrap_ci(g, groups=starts_of(grpo)), scale=100, digits=1)}"]
     for t, rows in sorted(groups.items()):
-        a = rows[score].dropna().to_numpy(dtype=float)
-        d = difference_ci(a, g, level)
+        rows = rows[rows[score].notna()]
+        a = rows[score].to_numpy(dtype=float)
+        d = difference_ci(a, g, level, groups_a=starts_of(rows), groups_b=starts_of(grpo))
         if min(a.size, g.size) < th["min_seeds"]:
             verdicts.append(UNKNOWN)
         else:
@@ -311,5 +328,20 @@ RULES: dict[str, Callable[[pd.DataFrame, str | None, Mapping[str, Any]], Claim]]
 
 def judge_all(table: pd.DataFrame, score: str | None, th: Mapping[str, Any] = THRESHOLDS) -> list[Claim]:
     """Every claim's verdict. table: the run table (analysis.summary.run_table) of finished runs;
-    score: the headline score key (analysis.scores.primary_key)."""
-    return [rule(table, score, th) for rule in RULES.values()]
+    score: the headline score key (analysis.scores.primary_key). With runs from several starts,
+    each claim is judged pooled and per start, and stands only where they agree."""
+    pooled = [rule(table, score, th) for rule in RULES.values()]
+    starts = sorted(table["start"].dropna().unique()) if "start" in table else []
+    if len(starts) < 2:
+        return pooled
+    per = {s: [rule(table[table["start"] == s], score, th) for rule in RULES.values()] for s in starts}
+    for i, claim in enumerate(pooled):
+        claim.per_start = {s: per[s][i].verdict for s in starts}
+        verdicts = list(claim.per_start.values())
+        if any(v != claim.verdict for v in verdicts):
+            k = sum(v == HOLDS for v in verdicts)
+            claim.evidence = (f"holds on {k} of {len(starts)} starts (pooled: {claim.verdict}); "
+                              + claim.evidence)
+            claim.verdict = ACROSS_STARTS
+        claim.details += [f"start {s}: {per[s][i].verdict}. {per[s][i].evidence}" for s in starts]
+    return pooled

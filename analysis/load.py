@@ -4,11 +4,13 @@ Every source is first read into `Run` records (the same shape whatever the sourc
 `frames(runs)` builds three tidy frames:
 
 - `runs`: one row per run. run_id, method, entropy_target (NaN for methods without a target),
-  variant, condition, seed, alpha, mode, steps (budget), steps_done, status. A condition is
-  every setting but the seed: `variant` holds the settings other than the target that vary
-  between runs of one method (e.g. "a=1.0" where a sweep varies alpha; "" where nothing else
-  varies), and `condition` is method, target and variant ("aepo H=0.50 a=1.0"). Intervals are
-  over the seeds of one condition; runs of several conditions are never pooled as seeds.
+  variant, condition, start, seed, alpha, mode, steps (budget), steps_done, status, excluded.
+  A condition is every setting but the start and the seed: `variant` holds the settings other
+  than the target that vary between runs of one method (e.g. "a=1.0" where a sweep varies
+  alpha; "" where nothing else varies), and `condition` is method, target and variant ("aepo
+  H=0.50 a=1.0"). `start` is the pretrained model a run began from (`model.name_or_path`; a
+  path by its last part). Intervals are over the seeds of one condition, hierarchical over its
+  starts when it has several (analysis.stats); runs of several conditions are never pooled.
 - `steps`: one row per run and logged step. The id columns of `runs`, `step`, and every metric
   key of metrics.jsonl as its own column (`actor/entropy`, `critic/score/mean`,
   `val/tinylab/accuracy`, ...); a metric not logged at a step is NaN.
@@ -42,11 +44,11 @@ from aepo.rundir import CONFIG, METRICS, RESULT, is_number, read_json, read_metr
 
 METHOD_ORDER = (*BASELINES, *AEPO_FAMILY)  # the paper's methods, in the order of its tables
 METHOD_NAMES = {name: m.label for name, m in METHODS.items()}  # display names, tables and figures alike
-ID_COLUMNS = ("run_id", "method", "entropy_target", "variant", "condition", "seed")
+ID_COLUMNS = ("run_id", "method", "entropy_target", "variant", "condition", "start", "seed")
 # config fields that are bookkeeping, not part of a condition (dotted paths of the RunConfig dict)
 ENTROPY_KEY = "actor/entropy"
 NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
-                "algo.entropy_target", "algo.method")
+                "algo.entropy_target", "algo.method", "model.name_or_path")  # the start is its own level
 # short tags of the sweep axes (aepo.sweep.spec.AXES), for variant labels
 TAGS = {"algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c",
         "algo.reinforce_norm": "rn",
@@ -236,11 +238,13 @@ def run_row(run: Run) -> dict[str, Any]:
     target = algo.get("entropy_target", run.result.get("entropy_target"))
     target = float(target) if method in TARGETED and is_number(target) else math.nan
     seed, steps = run.config.get("seed", run.result.get("seed", -1)), run.config.get("steps")
+    start = run.config.get("model", {}).get("name_or_path", "unknown") if isinstance(run.config.get("model"), dict) else "unknown"
     steps_done = max((int(r["step"]) for r in run.metrics), default=0)
     finite = any(math.isfinite(r.get(ENTROPY_KEY, math.nan)) for r in run.metrics)
     return {"run_id": run.run_id, "method": method, "entropy_target": target, "variant": "",
             "condition": condition_label(method, target),
             "controller": algo.get("controller", "bang_bang") if method in AEPO_FAMILY else None,
+            "start": Path(str(start)).name or str(start),
             "seed": int(seed) if is_number(seed) else -1,
             "alpha": algo.get("alpha", math.nan), "mode": algo.get("mode"),
             "steps": int(steps) if is_number(steps) else steps_done, "steps_done": steps_done,

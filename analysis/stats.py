@@ -3,6 +3,11 @@
 A result is a point estimate with a 95% interval over independent runs (seeds). One run gives
 no interval (lo = hi = NaN): it is shown as what it is, never as a result with error bars.
 All resampling uses a fixed-seed generator, so tables and verdicts are reproducible.
+
+Runs from several starts (pretrained models; analysis.load's `start`) are two levels: with
+`groups` (one start label per run) the bootstrap is hierarchical: resample the starts, then the
+seeds within each chosen start, so an interval covers what another start would give, not only
+another seed of the same ones.
 """
 
 from __future__ import annotations
@@ -40,13 +45,34 @@ def choose_stat(n: int) -> str:
     return "iqm" if n >= IQM_MIN_RUNS else "mean"
 
 
+def _clean(x, groups) -> tuple[np.ndarray, np.ndarray | None]:
+    """Values as floats without NaNs, and their group labels (None: one level)."""
+    a = np.asarray(x, dtype=float)
+    ok = ~np.isnan(a)
+    g = None if groups is None else np.asarray(groups, dtype=object)[ok]
+    return a[ok], (g if g is not None and len(set(g)) > 1 else None)
+
+
+def resample(a: np.ndarray, groups: np.ndarray | None, n_boot: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """n_boot bootstrap resamples of a: (n_boot, n) runs drawn with replacement; with groups, the
+    groups drawn with replacement first, then the runs within each chosen group."""
+    if groups is None:
+        return list(a[rng.integers(0, a.size, (n_boot, a.size))])
+    members = [np.flatnonzero(groups == g) for g in dict.fromkeys(groups)]
+    out = []
+    for _ in range(n_boot):
+        chosen = [members[i] for i in rng.integers(0, len(members), len(members))]
+        out.append(a[np.concatenate([m[rng.integers(0, m.size, m.size)] for m in chosen])])
+    return out
+
+
 def bootstrap_ci(x: Sequence[float] | np.ndarray, stat: str = "mean", level: float = LEVEL,
-                 n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
+                 n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> tuple[float, float, float]:
     """(point, lo, hi): the statistic of the runs and its percentile bootstrap interval.
 
-    x: (n,) one value per run; NaNs are dropped. n = 0 gives NaNs; n = 1 gives (x, NaN, NaN)."""
-    a = np.asarray(x, dtype=float)
-    a = a[~np.isnan(a)]
+    x: (n,) one value per run; NaNs are dropped. n = 0 gives NaNs; n = 1 gives (x, NaN, NaN).
+    groups: (n,) the start of each run, for the hierarchical bootstrap (module docstring)."""
+    a, g = _clean(x, groups)
     if a.size == 0:
         return (np.nan, np.nan, np.nan)
     f = _stat_fn(stat)
@@ -54,32 +80,42 @@ def bootstrap_ci(x: Sequence[float] | np.ndarray, stat: str = "mean", level: flo
     if a.size == 1:
         return (point, np.nan, np.nan)
     rng = np.random.default_rng(seed)
-    boots = f(a[rng.integers(0, a.size, (n_boot, a.size))], axis=-1)  # (n_boot,)
+    boots = np.array([f(r, axis=-1) for r in resample(a, g, n_boot, rng)])  # (n_boot,)
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
     return (point, float(lo), float(hi))
 
 
-def interval(x: Sequence[float] | np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+def interval(x: Sequence[float] | np.ndarray, level: float = LEVEL, groups=None) -> tuple[float, float, float]:
     """bootstrap_ci with the statistic that fits the number of runs: IQM from IQM_MIN_RUNS on,
     the mean below (the IQM of 3 runs would drop none or all but one)."""
     a = np.asarray(x, dtype=float)
-    return bootstrap_ci(a, choose_stat(int((~np.isnan(a)).sum())), level)
+    return bootstrap_ci(a, choose_stat(int((~np.isnan(a)).sum())), level, groups=groups)
+
+
+def starts_of(frame: pd.DataFrame):
+    """The `start` column of a run table (the groups of the hierarchical bootstrap), or None."""
+    return frame["start"].to_numpy() if "start" in frame else None
+
+
+def ci(frame: pd.DataFrame, column: str, level: float = LEVEL) -> tuple[float, float, float]:
+    """`interval` of one column of a run table, hierarchical over its starts when it has several."""
+    return interval(frame[column], level, starts_of(frame))
 
 
 def difference_ci(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
-                  n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
-    """(mean(a) - mean(b), lo, hi): independent-samples bootstrap of a difference of means.
-    Needs >= 2 runs on each side for an interval."""
-    x, y = (np.asarray(v, dtype=float) for v in (a, b))
-    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+                  n_boot: int = N_BOOT, seed: int = SEED, groups_a=None, groups_b=None) -> tuple[float, float, float]:
+    """(mean(a) - mean(b), lo, hi): independent-samples bootstrap of a difference of means (each
+    side hierarchical over its starts when groups are given). Needs >= 2 runs a side for an interval."""
+    x, gx = _clean(a, groups_a)
+    y, gy = _clean(b, groups_b)
     if x.size == 0 or y.size == 0:
         return (np.nan, np.nan, np.nan)
     point = float(x.mean() - y.mean())
     if x.size < 2 or y.size < 2:
         return (point, np.nan, np.nan)
     rng = np.random.default_rng(seed)
-    d = (x[rng.integers(0, x.size, (n_boot, x.size))].mean(1)
-         - y[rng.integers(0, y.size, (n_boot, y.size))].mean(1))  # (n_boot,)
+    d = (np.array([r.mean() for r in resample(x, gx, n_boot, rng)])
+         - np.array([r.mean() for r in resample(y, gy, n_boot, rng)]))  # (n_boot,)
     lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
     return (point, float(lo), float(hi))
 
@@ -103,17 +139,24 @@ def curve_band(steps: pd.DataFrame, value: str, level: float = LEVEL, n_boot: in
                seed: int = SEED) -> pd.DataFrame:
     """Mean over runs at each step with a bootstrap band: columns step, n, point, lo, hi.
 
-    steps: one row per run and step for ONE condition (columns run_id, step, value). Runs are
-    resampled whole (the same resample at every step), so the band is over seeds, not steps."""
+    steps: one row per run and step for ONE condition (columns run_id, step, value; `start` too
+    when the runs come from several starts). Runs are resampled whole (the same resample at every
+    step), hierarchically over starts, so the band is over seeds (and starts), not steps."""
     wide = steps.pivot_table(index="step", columns="run_id", values=value, aggfunc="mean")  # (S, n)
     m = wide.to_numpy(dtype=float)
     n = (~np.isnan(m)).sum(1)
+    groups = None
+    if "start" in steps:
+        start_of = steps.drop_duplicates("run_id").set_index("run_id")["start"]
+        groups = start_of.reindex(wide.columns).to_numpy(dtype=object)
+        groups = groups if len(set(groups)) > 1 else None
     with np.errstate(all="ignore"):
         point = np.nanmean(m, 1)
         lo = hi = np.full(len(wide), np.nan)
         if m.shape[1] >= 2:
             rng = np.random.default_rng(seed)
-            boots = np.nanmean(m[:, rng.integers(0, m.shape[1], (n_boot, m.shape[1]))], axis=2)  # (S, n_boot)
+            cols = resample(np.arange(m.shape[1]), groups, n_boot, rng)  # run indices per resample
+            boots = np.stack([np.nanmean(m[:, c], axis=1) for c in cols], axis=1)  # (S, n_boot)
             lo, hi = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=1)
             lo, hi = np.where(n >= 2, lo, np.nan), np.where(n >= 2, hi, np.nan)
     return pd.DataFrame({"step": wide.index.to_numpy(), "n": n, "point": point, "lo": lo, "hi": hi})

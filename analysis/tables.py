@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import ABLATIONS, AEPO_FAMILY, METHOD_NAMES, METHOD_ORDER, TARGETED
-from analysis.stats import difference_ci, interval
+from analysis.stats import ci, difference_ci, starts_of
 
 TABLE2_METHODS = ("grpo", "entropy_reg", "entropy_adv", "aepo")
 CONTROLLER_NAMES = {"bang_bang": "bang-bang (paper)"}
@@ -65,18 +65,20 @@ def table2(benchmarks: pd.DataFrame, source: str, measure: str, point: str = "fi
     b = benchmarks[(benchmarks["source"] == source) & (benchmarks["point"] == point)]
     wide = b.pivot_table(index="run_id", columns="benchmark", values=measure, aggfunc="mean")
     wide.columns = [str(c) for c in wide.columns]
-    ids = b[["run_id", "method", "entropy_target", "variant"]].drop_duplicates("run_id")
+    ids = b[["run_id", "method", "entropy_target", "variant", "start"]].drop_duplicates("run_id")
     wide = ids.merge(wide.reset_index(), on="run_id")
-    benches = [c for c in wide.columns if c not in ("run_id", "method", "entropy_target", "variant")]
+    benches = [c for c in wide.columns if c not in ("run_id", "method", "entropy_target", "variant", "start")]
     wide["average"] = wide[benches].mean(axis=1, skipna=False)
-    grpo_avg = wide.loc[wide["method"] == "grpo", "average"].to_numpy(dtype=float)
+    grpo = wide[wide["method"] == "grpo"]
+    grpo_avg = grpo["average"].to_numpy(dtype=float)
     rows = []
     for m, t, v, g in conditions(wide, TABLE2_METHODS):
         row = {"method": display_label(m, t, v), "seeds": len(g)}
         for c in [*benches, "average"]:
-            row[c] = cell(*interval(g[c]))
+            row[c] = cell(*ci(g, c))
         row["Δ GRPO (pts)"] = ("–" if m == "grpo" or grpo_avg.size == 0 else
-                               cell(*difference_ci(g["average"], grpo_avg), signed=True))
+                               cell(*difference_ci(g["average"], grpo_avg, groups_a=starts_of(g),
+                                                   groups_b=starts_of(grpo)), signed=True))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -91,14 +93,16 @@ def ablation_table(table: pd.DataFrame, score: str | None) -> pd.DataFrame:
         # the reference is AEPO's one condition at this target (none when AEPO ran several variants)
         one = score is not None and aepo_t["variant"].nunique() == 1
         ref = aepo_t[score].to_numpy(dtype=float) if one else np.array([])
+        ref_starts = starts_of(aepo_t) if one else None
         for m, _, v, g in conditions(at_t, AEPO_FAMILY):
             s = g[score].to_numpy(dtype=float) if score else np.array([])
+            s_ci = ci(g, score) if score else (np.nan, np.nan, np.nan)
             rows.append({"method": display_label(m, t, v), "seeds": len(g),
-                         "final H (nats)": cell(*interval(g["h_final"]), scale=1, digits=2),
-                         "final/initial H": cell(*interval(g["h_ratio"]), scale=1, digits=2),
-                         "accuracy (%)": cell(*interval(s)),
+                         "final H (nats)": cell(*ci(g, "h_final"), scale=1, digits=2),
+                         "final/initial H": cell(*ci(g, "h_ratio"), scale=1, digits=2),
+                         "accuracy (%)": cell(*s_ci),
                          "Δ AEPO (pts)": "–" if m == "aepo" or ref.size == 0 else
-                         cell(*difference_ci(s, ref), signed=True)})
+                         cell(*difference_ci(s, ref, groups_a=starts_of(g), groups_b=ref_starts), signed=True)})
     return pd.DataFrame(rows)
 
 
@@ -127,19 +131,19 @@ def control_table(table: pd.DataFrame) -> pd.DataFrame:
         sat = h["saturated"].dropna()
         row = {"method": display_label(m, t, v), "controller": c or "–",
                "seeds": len(h), "band (nats)": f"±{h['band'].iloc[0]:.2f}",
-               "achieved H (nats)": cell(*interval(h["h_achieved"]), scale=1, digits=2),
-               "mean |H−H*|, 2nd half": cell(*interval(h["mae_2nd_half"]), scale=1, digits=3),
+               "achieved H (nats)": cell(*ci(h, "h_achieved"), scale=1, digits=2),
+               "mean |H−H*|, 2nd half": cell(*ci(h, "mae_2nd_half"), scale=1, digits=3),
                "worst seed": cell(h["mae_2nd_half"].max(), math.nan, math.nan, scale=1, digits=3),
-               "jitter floor (nats)": cell(*interval(h["jitter_2nd_half"]), scale=1, digits=3),
-               "in band (%)": cell(*interval(h["in_band"]), digits=0),
-               "in band, 2nd half (%)": cell(*interval(h["in_band_2nd_half"]), digits=0),
+               "jitter floor (nats)": cell(*ci(h, "jitter_2nd_half"), scale=1, digits=3),
+               "in band (%)": cell(*ci(h, "in_band"), digits=0),
+               "in band, 2nd half (%)": cell(*ci(h, "in_band_2nd_half"), digits=0),
                "settling step (median)": f"{settled.median():.0f} ({len(settled)}/{len(h)} settled)"
                if len(settled) else f"never (0/{len(h)})",
-               "overshoot (nats)": cell(*interval(h["overshoot"]), scale=1, digits=3),
+               "overshoot (nats)": cell(*ci(h, "overshoot"), scale=1, digits=3),
                "saturated": f"{int(sat.sum())}/{len(sat)}" if len(sat) else "–"}
         for header, key in control_scores(table):
-            row[header] = cell(*interval(h[key])) if key in h else "–"
-        row["step time (s)"] = cell(*interval(h["step_time_s"]), scale=1, digits=3)
+            row[header] = cell(*ci(h, key)) if key in h else "–"
+        row["step time (s)"] = cell(*ci(h, "step_time_s"), scale=1, digits=3)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -74,13 +74,21 @@ def render_report(claims: list[Claim], figures: Mapping[str, list[Path]], tabs: 
     lines = ["# AEPO: measured claims", "", *summary, "",
              "## Claims (arXiv 2510.08141, spec section 6)", "",
              "Judged by the rules in `analysis/claims.py` (thresholds below), not by hand.", "",
-             "| claim | statement | verdict | evidence |", "|---|---|---|---|"]
+             ]
+    starts = list(claims[0].per_start) if claims and claims[0].per_start else []
+    head = ["claim", "statement", "verdict", *(f"start {s}" for s in starts), "evidence"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in claims:
-        lines.append(f"| {c.id} | {c.statement} | **{c.verdict}** | {c.evidence.replace('|', '/')} |")
+        cells = [c.id, c.statement, f"**{c.verdict}**", *(c.per_start[s] for s in starts), c.evidence.replace("|", "/")]
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if starts:
+        lines += [f"Runs from {len(starts)} starts ({', '.join(starts)}): each claim is judged pooled (intervals "
+                  "resample the starts, then the seeds within each) and on each start's runs alone; a pooled "
+                  "verdict stands only when every start gives it, else the verdict is 'depends on the start'.", ""]
     for c in claims:
         if c.details:
-            lines += [f"{c.id}, every score (reported separately, greedy, sampled pass@1 and pass@k):", ""]
+            lines += [f"{c.id}, every score and start (reported separately):", ""]
             lines += [f"- {d}" for d in c.details] + [""]
     lines += ["C8 (any better target distribution pi* regularizes) needs a pi* sweep and is not judged here.", "",
               "How verdicts are decided (95% percentile bootstrap CIs over seeds; thresholds: "

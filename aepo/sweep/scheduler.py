@@ -103,8 +103,9 @@ def open_study(sweep: Sweep, storage: str):
             raise UserError(f"--storage {shown} needs its database driver (PostgreSQL: "
                             "pip install 'aepo[postgres]')") from None
         except Exception as e:  # sqlalchemy's OperationalError / IntegrityError / ArgumentError
-            if attempt == 4 or "sqlalchemy" not in type(e).__module__ or "OperationalError" in type(e).__name__:
-                first = " ".join(str(getattr(e, "orig", None) or e).split())[:160]
+            first = " ".join(str(getattr(e, "orig", None) or e).split())[:160]
+            racing = "IntegrityError" in type(e).__name__ or "already exists" in first  # two workers create the tables
+            if attempt == 4 or "sqlalchemy" not in type(e).__module__ or not racing:
                 raise UserError(f"cannot open the optuna storage {shown}: {type(e).__name__}: {first}") from None
             time.sleep(0.5 * (attempt + 1))
 

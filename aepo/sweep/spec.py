@@ -42,6 +42,7 @@ AXES: dict[str, tuple[str, str]] = {
     "extra_prompt_fraction": ("algo.extra_prompt_fraction", "f"),
     "lr": ("optim.lr", "lr"),
     "group_size": ("rollout.group_size", "G"),
+    "start": ("model.name_or_path", "st"),  # the pretrained start (issue 20: e.g. tiny, tiny-b2, tiny-b3)
     "seed": ("seed", "s"),
 }
 SPEC_KEYS = ("name", "description", "method", "base", "axes", "baselines")
@@ -134,9 +135,11 @@ def expand(raw: dict[str, Any], path: Path, sweep_dir: Path) -> Sweep:
     names = list(axes)
     for values in itertools.product(*(axes[a] for a in names)):
         sweep.runs.append(_make_run(method, dict(zip(names, values)), base, name, sweep_dir, False))
-    for seed in axes["seed"]:
-        for b in baselines:
-            sweep.runs.append(_make_run(b, {"seed": seed}, base, name, sweep_dir, True))
+    for start in axes.get("start", [None]):  # baselines run once per start and seed
+        for seed in axes["seed"]:
+            point = {"seed": seed} if start is None else {"start": start, "seed": seed}
+            for b in baselines:
+                sweep.runs.append(_make_run(b, point, base, name, sweep_dir, True))
     ids = sweep.run_ids
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)

@@ -17,7 +17,7 @@ import json
 import random
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -51,6 +51,13 @@ SPECS = {
     # a deliberately weak start: same model, barely pretrained
     "tiny-weak": TinyLabSpec(pretrain_steps=200),
 }
+# More starts of each recipe, differing only in the build seed (initialisation and warm-start
+# data order), so that a study can tell a finding about the method from one about one start
+# (issue 20): `tiny-b2`, `tiny-b3`, `tiny-weak-b2`, `tiny-weak-b3`.
+for _name in ("tiny", "tiny-weak"):
+    for _seed in (2, 3):
+        SPECS[f"{_name}-b{_seed}"] = replace(SPECS[_name], seed=_seed)
+STARTS = {"tiny": ("tiny", "tiny-b2", "tiny-b3"), "tiny-weak": ("tiny-weak", "tiny-weak-b2", "tiny-weak-b3")}
 
 
 # ---- task ------------------------------------------------------------------------------
