@@ -25,6 +25,7 @@ from aepo.methods import METHODS
 CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
 REINFORCE_NORMS = ("all_samples", "kept")
+SCHEDULES = ("constant", "linear", "cosine", "piecewise")  # aepo/schedule.py
 EXTRA_LAYOUTS = ("additional", "in_place")
 LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
 BACKENDS = ("embedded", "verl")
@@ -104,7 +105,14 @@ class AlgoConfig:
     alpha: float = _f(2.0, "alpha >= 0. add mode: weight of the REINFORCE term (Eq. 2; tiny lab 2.0, "
                       "the smallest weight that held 0.5 nats in issue-2 trials). replace mode: K / "
                       "main-batch size (reference: 60/2560 = 0.023; <= 1).")
-    entropy_target: float = _f(0.5, "Target entropy H_target in nats (>= 0; paper: 0.25-1.0).")
+    entropy_target: float = _f(0.5, "Target entropy H_target in nats (>= 0; paper: 0.25-1.0); a schedule's start.")
+    target_schedule: str = _f("constant", "How the target moves over the run (aepo/schedule.py): constant | "
+                              "linear | cosine (from entropy_target to target_end) | piecewise (target_points). "
+                              "Every controller follows it; controller/target logs it per step (issue 17).")
+    target_end: float | None = _f(None, "linear / cosine schedules: the target at the last step, nats "
+                                  "(Entrocraft anneals its band from 0.6-0.7 to 0.4-0.5).")
+    target_points: list = _f([], "piecewise schedule: ['STEP:NATS', ...] with increasing steps, e.g. "
+                             "['1:0.7', '200:0.5', '400:0.45']; linear between points, flat outside.")
     t_high: float = _f(1.5, "T_high > 1, used below the target (paper: 1.2; tiny lab: 1.5, "
                         "1.2 lacks authority at this scale).")
     t_low: float = _f(0.8, "T_low in (0, 1), used at or above the target (paper: 0.8).")
@@ -135,6 +143,21 @@ class AlgoConfig:
     adaptive_delta: float = _f(0.005, "entropy_adaptive: coefficient step per update (TRL 1.16: 0.005).")
     adaptive_max: float = _f(1.0, "entropy_adaptive: upper bound of the coefficient (TRL: 1.0).")
     halve_when_lowering: bool = _f(True, "replace mode: K is halved when T < 1 (reference code).")
+    clip_eps_high: float = _f(0.28, "clip_higher: the upper PPO clip epsilon, the lower one is optim.clip_eps "
+                              "(DAPO, arXiv 2503.14476: 0.28 over 0.2).")
+    cov_ratio: float = _f(2e-4, "clip_cov / kl_cov: share of response tokens singled out by the covariance of "
+                          "their advantage and log-prob (Cui et al. 2025, arXiv 2505.22617; verl default 2e-4).")
+    clip_cov_low: float = _f(1.0, "clip_cov: lower end of the covariance window whose tokens may be detached "
+                             "(verl default 1).")
+    clip_cov_high: float = _f(5.0, "clip_cov: upper end of that window (verl default 5).")
+    kl_cov_coef: float = _f(0.1, "kl_cov: coefficient of |log pi - log pi_old| on the singled-out tokens "
+                            "(verl default 0.1).")
+    entrocraft_band: float = _f(0.1, "entrocraft: width of the deadband around the target, nats (Entrocraft, "
+                                "arXiv 2604.26326: 0.1).")
+    entropic_kp: float = _f(1.0, "entropic: proportional gain on e = H - H* (EntroPIC code: 1).")
+    entropic_ki: float = _f(0.01, "entropic: integral gain (EntroPIC code: 0.01).")
+    entropic_high_prob: float = _f(0.95, "entropic: tokens with pi_theta above this probability get the PI term "
+                                   "(EntroPIC code: 0.95).")
     entropy_coef: float = _f(0.03, "Entropy-Reg lambda (loss - lambda * H; paper: 0.03).")
     adv_beta: float = _f(0.4, "Entropy-Adv beta (Cheng et al. 2025; paper: 0.4).")
     adv_kappa: float = _f(2.0, "Entropy-Adv kappa > 1 (paper: 2; Cheng et al. 2025 require kappa > 1, so the "
@@ -218,6 +241,17 @@ class RunConfig:
              "pi_alpha gains must be >= 0, alpha_max_scale >= 1, 0 < alpha_max_scale_lowering <= alpha_max_scale"),
             (a.adaptive_delta > 0 and a.adaptive_max > 0, "adaptive_delta and adaptive_max must be > 0"),
             (a.entropy_target >= 0, f"entropy target H must be >= 0 nats, got {a.entropy_target}"),
+            (a.target_schedule in SCHEDULES, f"unknown target_schedule '{a.target_schedule}' (choose from "
+             f"{', '.join(SCHEDULES)})"),
+            (a.target_schedule not in ("linear", "cosine") or (a.target_end is not None and a.target_end >= 0),
+             f"a {a.target_schedule} schedule needs target_end >= 0 nats, got {a.target_end}"),
+            (a.target_schedule != "piecewise" or _points_ok(a.target_points),
+             f"a piecewise schedule needs target_points ['STEP:NATS', ...] with increasing steps, got {a.target_points}"),
+            (0 < a.cov_ratio < 1 and a.kl_cov_coef >= 0 and a.clip_cov_low < a.clip_cov_high,
+             "clip_cov / kl_cov need 0 < cov_ratio < 1, kl_cov_coef >= 0 and clip_cov_low < clip_cov_high"),
+            (a.clip_eps_high > 0 and a.entrocraft_band > 0, "clip_eps_high and entrocraft_band must be > 0"),
+            (a.entropic_kp >= 0 and a.entropic_ki >= 0 and 0 < a.entropic_high_prob < 1,
+             "entropic needs gains >= 0 and 0 < entropic_high_prob < 1"),
             (a.t_high > 1, f"T_high must be > 1, got {a.t_high}"),
             (0 < a.t_low < 1, f"T_low must be in (0, 1), got {a.t_low}"),
             (a.alpha >= 0, f"alpha must be >= 0, got {a.alpha}"),
@@ -290,6 +324,16 @@ class RunConfig:
             "main_rows": main_rows,
             "extra_rows": p_x * G,
         }
+
+
+def _points_ok(points: list) -> bool:
+    from aepo.schedule import parse_points  # (math only: no torch)
+
+    try:
+        parse_points(points)
+        return True
+    except (ValueError, TypeError):
+        return False
 
 
 def uses_extra_samples(method: str) -> bool:

@@ -20,13 +20,16 @@ class Method:
     backends: tuple[str, ...] = (EMBEDDED, VERL)
     # the entropy controller (aepo.core.controller.build_controller): "algo" (algo.controller),
     # "fixed" (no feedback: T = 1 at the full budget), "adaptive_coef" (an entropy bonus's
-    # coefficient stepped toward the target), "none"
+    # coefficient stepped toward the target), "deadband" (Entrocraft's sign switch), "entropic"
+    # (EntroPIC's PI law on a loss term), "none"
     controller: str = "none"
+    advantages: str = "grpo"  # the main rows' advantages: "grpo", or "entrocraft" (sign-filtered, aepo/core/advantages.py)
     extra_samples: bool = False  # draws temperature-adjusted groups and splices them (AEPO)
     keep_negatives: bool = False  # ablation: the extra rows keep their GRPO advantage, negatives too
     verl_loss_mode: str = "vanilla"  # verl's actor.policy_loss.loss_mode
     verl_entropy_coeff: bool = False  # verl's actor.entropy_coeff carries algo.entropy_coef (Entropy-Reg)
     verl_shapes_advantages: bool = False  # Entropy-Adv on verl: the trainer shapes the advantages
+    verl_clip_high: bool = False  # verl's actor.clip_ratio_high carries algo.clip_eps_high (Clip-Higher)
 
     @property
     def has_target(self) -> bool:
@@ -48,9 +51,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # fixes actor.entropy_coeff when its workers start, so a coefficient moved every step cannot reach it.
     Method("entropy_adaptive", "Entropy-Adaptive", "extra", "entropy_reg", backends=(EMBEDDED,),
            controller="adaptive_coef"),
-    # not in the paper: Clip-Cov / KL-Cov (Cui et al. 2025), verl's own losses
-    Method("clip_cov", "Clip-Cov", "extra", None, backends=(VERL,), verl_loss_mode="clip_cov"),
-    Method("kl_cov", "KL-Cov", "extra", None, backends=(VERL,), verl_loss_mode="kl_cov"),
+    # not in the paper: the other published ways to keep entropy up or on a target (issue 17)
+    Method("clip_higher", "Clip-Higher", "extra", "clip_higher", verl_clip_high=True),  # DAPO
+    Method("clip_cov", "Clip-Cov", "extra", "clip_cov", verl_loss_mode="clip_cov"),  # Cui et al. 2025
+    Method("kl_cov", "KL-Cov", "extra", "kl_cov", verl_loss_mode="kl_cov"),  # Cui et al. 2025
+    Method("entrocraft", "Entrocraft", "extra", "grpo", backends=(EMBEDDED,), controller="deadband",
+           advantages="entrocraft"),
+    Method("entropic", "EntroPIC", "extra", "entropic", backends=(EMBEDDED,), controller="entropic"),
 )}
 
 

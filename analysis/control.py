@@ -2,6 +2,8 @@
 
 Control quality of one run (arXiv 2510.08141 shows it by eye in Fig. 1; here it is measured),
 with H the exact batch entropy `actor/entropy` (nats) and H* the target:
+H* is the target in force at each step (`controller/target`; a schedule moves it), else the run's
+constant target.
 - `mae_2nd_half`: mean |H - H*| over the records of the second half of training
   (step > last step / 2), nats;
 - `in_band`: fraction of all records with |H - H*| <= band (`band_width`: max(0.2 H*, 0.05 nats));
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 ENTROPY = "actor/entropy"
+TARGET = "controller/target"  # the target in force at each step (a schedule moves it)
 STEP_TIME = "timing_s/step"
 JITTER_WINDOW = 21  # records; ~ the closed-loop time constant of the pi_alpha controller
 SATURATED = "controller/saturated"
@@ -45,8 +48,11 @@ BAND_REL = 0.2
 BAND_MIN = 0.05
 
 
-def band_width(target: float) -> float:
-    """Half-width of the band around a target: BAND_REL * H*, but at least BAND_MIN nats."""
+def band_width(target):
+    """Half-width of the band around a target: BAND_REL * H*, but at least BAND_MIN nats (a
+    number, or one per step for a scheduled target)."""
+    if np.ndim(target):
+        return np.maximum(BAND_REL * np.asarray(target, dtype=float), BAND_MIN)
     return max(BAND_REL * target, BAND_MIN)
 
 
@@ -63,10 +69,12 @@ def settling_step(steps: np.ndarray, inside: np.ndarray) -> float:
     return 0.0 if outside.size == 0 else float(steps[outside[-1]])
 
 
-def overshoot(h: np.ndarray, target: float) -> float:
+def overshoot(h: np.ndarray, target) -> float:
     """Largest excursion beyond the target after the first crossing, on the side away from the
-    start (approach from below: max(H - H*); from above: max(H* - H)); 0 if never crossed."""
-    sign = 1.0 if h[0] < target else -1.0
+    start (approach from below: max(H - H*); from above: max(H* - H)); 0 if never crossed.
+    target: a number, or (S,) per step for a scheduled target."""
+    target = np.broadcast_to(np.asarray(target, dtype=float), h.shape)
+    sign = 1.0 if h[0] < target[0] else -1.0
     past = sign * (h - target)  # > 0 once beyond the target
     crossed = np.flatnonzero(past >= 0)
     if crossed.size == 0:
@@ -86,11 +94,14 @@ def jitter(steps: np.ndarray, h: np.ndarray, window: int = JITTER_WINDOW) -> flo
     return float(np.abs(h - ma)[second_half(steps)].mean())
 
 
-def control_metrics(steps: np.ndarray, h: np.ndarray, target: float, band: float) -> dict[str, float]:
-    """Control quality of one run. steps, h: (S,) records in step order; target, band in nats."""
+def control_metrics(steps: np.ndarray, h: np.ndarray, target, band) -> dict[str, float]:
+    """Control quality of one run. steps, h: (S,) records in step order; target, band in nats:
+    numbers, or (S,) per step (a scheduled target: the error is against the target of each step)."""
     steps, h = np.asarray(steps, dtype=float), np.asarray(h, dtype=float)
+    target = np.broadcast_to(np.asarray(target, dtype=float), h.shape)
+    band = np.broadcast_to(np.asarray(band, dtype=float), h.shape)
     ok = ~np.isnan(h)
-    steps, h = steps[ok], h[ok]
+    steps, h, target, band = steps[ok], h[ok], target[ok], band[ok]
     if h.size == 0:
         return {k: math.nan for k in ("mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot",
                                       "jitter_2nd_half")}
@@ -135,8 +146,9 @@ def per_run(steps: pd.DataFrame, runs: pd.DataFrame, window: float) -> pd.DataFr
                "saturated": late_max(g, SATURATED)}
         target = g["entropy_target"].iloc[0]
         if not pd.isna(target):
-            band = band_width(float(target))
-            row.update(band=band, **control_metrics(s, h, float(target), band))
+            per_step = g[TARGET].to_numpy(dtype=float) if TARGET in g else np.full(len(g), np.nan)
+            tgt = np.where(np.isnan(per_step), float(target), per_step)  # the scheduled target where logged
+            row.update(band=band_width(float(tgt[-1])), **control_metrics(s, h, tgt, band_width(tgt)))
         rows.append(row)
     out = runs.merge(pd.DataFrame(rows), on="run_id", how="left") if rows else runs.copy()
     for c in ("band", "mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot",

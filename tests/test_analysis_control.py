@@ -71,3 +71,13 @@ def test_jitter_of_a_steady_alternation_is_its_amplitude_and_of_a_ramp_is_zero()
     assert jitter(steps, h) == pytest.approx(0.03, abs=0.002)
     # a straight line equals its centred mean away from the ends; the ends add a little
     assert jitter(steps, 0.001 * steps) < 0.001
+
+
+def test_a_scheduled_target_is_measured_step_by_step():
+    # issue 17: the entropy follows a linear anneal 0.7 -> 0.4 exactly; against the constant start it would miss
+    steps = np.arange(1, 101)
+    target = 0.7 + (0.4 - 0.7) * (steps - 1) / 99
+    m = control_metrics(steps, target.copy(), target, band_width(target))
+    assert m["mae_2nd_half"] == pytest.approx(0.0) and m["in_band"] == 1.0
+    off = control_metrics(steps, target.copy(), 0.7, band_width(0.7))
+    assert off["mae_2nd_half"] > 0.1

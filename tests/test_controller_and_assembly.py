@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from aepo.core.assembly import assemble_aepo_batch
-from aepo.core.controller import BangBangConfig, BangBangController
+from aepo.core.controller import BangBangConfig, BangBangController, constant
 
 
 def bang(target=0.5, t_high=1.5, t_low=0.8):
-    return BangBangController(BangBangConfig(target, t_high, t_low))
+    return BangBangController(BangBangConfig(constant(target), t_high, t_low))
 
 
 def test_controller_raises_temperature_below_target():
@@ -87,7 +87,7 @@ from aepo.methods import METHODS  # noqa: E402
 def pi(target=0.5, k_p=2.0, k_i=0.05, saturation_steps=50):
     algo = AlgoConfig(controller="pi", entropy_target=target, t_high=1.5, t_low=0.8, pi_kp=k_p, pi_ki=k_i,
                       saturation_steps=saturation_steps)
-    return build_controller(METHODS["aepo"], algo)
+    return build_controller(METHODS["aepo"], algo, 400)
 
 
 def test_pi_steady_error_moves_the_integral_term():
@@ -124,7 +124,7 @@ def test_pi_state_round_trips_through_a_checkpoint():
 
 
 def test_adaptive_coefficient_steps_toward_target_and_applies_only_below_it():
-    c = AdaptiveEntropyCoef(AdaptiveCoefConfig(target=0.2, delta=0.005))
+    c = AdaptiveEntropyCoef(AdaptiveCoefConfig(target=constant(0.2), delta=0.005))
     assert c.decision.entropy_coef == 0.0  # before any measurement: the coefficient starts at 0
     assert c.update(0.1).entropy_coef == 0.005 and c.update(0.1).entropy_coef == 0.01
     d = c.update(0.3)  # above target: the coefficient steps down and the bonus is off

@@ -5,13 +5,14 @@ import json
 import pytest
 
 from aepo.config import AlgoConfig, ConfigError, RunConfig
-from aepo.core.controller import PIAlphaConfig, PIAlphaController, build_controller
+from aepo.core.controller import PIAlphaConfig, PIAlphaController, build_controller, constant
 from aepo.methods import METHODS
 
 
 def make(**kw):
     args = dict(target=0.5, t_high=1.5, t_low=0.8, k_p=10.0, k_i=1.0, s_up=4.0, s_down=4.0, saturation_steps=3)
     args.update(kw)
+    args["target"] = constant(args["target"])
     return PIAlphaController(PIAlphaConfig(**args))
 
 
@@ -102,9 +103,9 @@ def test_pi_alpha_state_round_trips_through_a_checkpoint():
 
 def test_pi_alpha_is_built_from_the_config_with_its_gains():
     algo = AlgoConfig(controller="pi_alpha", entropy_target=0.3, alpha_kp=7.0, alpha_ki=0.5, alpha_max_scale=3.0)
-    c = build_controller(METHODS["aepo"], algo)
+    c = build_controller(METHODS["aepo"], algo, 400)
     assert isinstance(c, PIAlphaController)
-    assert (c.cfg.target, c.cfg.k_p, c.cfg.k_i, c.cfg.s_up, c.cfg.s_down) == (0.3, 7.0, 0.5, 3.0, 1.0)
+    assert (c.cfg.target.at(1), c.cfg.k_p, c.cfg.k_i, c.cfg.s_up, c.cfg.s_down) == (0.3, 7.0, 0.5, 3.0, 1.0)
     assert c.decision.target == 0.3  # every decision carries its target
 
 

@@ -89,3 +89,24 @@ def test_aepo_with_negatives_keeps_wrong_temperature_samples_with_their_negative
     _, _, updates = run("aepo_with_negatives", steps=6, **{"algo.entropy_target": 3.0})
     negatives = [u for u in updates if (u["splice"].advantages[u["splice"].reinforce] < 0).any()]
     assert negatives, "no wrong temperature sample entered the update"
+
+
+def test_clip_higher_clip_cov_and_kl_cov_update_with_their_own_losses_at_t1(run):
+    for method, loss in (("clip_higher", "clip_higher_loss"), ("clip_cov", "clip_cov_loss"), ("kl_cov", "kl_cov_loss")):
+        rows, temps, updates = run(method, steps=2)
+        assert all(u["loss"] == loss for u in updates) and all((t == 1.0).all() for t in temps)
+    assert updates[0]["cfg"].cov_ratio == 2e-4 and updates[0]["cfg"].kl_cov_coef == 0.1
+
+
+def test_entrocraft_trains_on_wrong_answers_only_while_entropy_is_below_its_band(run):
+    rows, temps, updates = run("entrocraft", **{"algo.entropy_target": 3.0})  # far above: the band is never reached
+    assert [r.get("controller/advantage_sign") for r in rows][1:] == [-1.0] * 4  # step 1: before any measurement
+    for u in updates[1:]:
+        assert (u["splice"].advantages <= 0).all() and (u["splice"].advantages < 0).any()  # NSR: R - 1
+
+
+def test_entropic_feeds_its_pi_output_to_the_loss(run):
+    rows, _, updates = run("entropic", **{"algo.entropy_target": 0.1})  # far below: u > 0, sharpen
+    us = [u["cfg"].entropic_u for u in updates]
+    assert us[0] == 0.0 and all(0 < u <= 1 for u in us[1:])
+    assert [r["controller/entropic_u"] for r in rows[1:]] == pytest.approx(us[1:])

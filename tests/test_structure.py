@@ -39,4 +39,4 @@ def test_every_method_is_in_the_one_table_and_every_embedded_one_has_a_loss():
 
     for m in METHODS.values():
         assert (m.loss in LOSSES) == (EMBEDDED in m.backends), m.name
-        assert m.controller in ("algo", "fixed", "adaptive_coef", "none"), m.name
+        assert m.controller in ("algo", "fixed", "adaptive_coef", "deadband", "entropic", "none"), m.name

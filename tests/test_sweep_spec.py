@@ -117,3 +117,19 @@ def test_paper_sweep_has_the_papers_targets_and_baselines(tmp_path):
     assert (cfg.rollout.group_size, cfg.rollout.prompts_per_step, cfg.rollout.max_new_tokens) == (5, 512, 2048)
     assert (cfg.optim.lr, cfg.optim.clip_eps, cfg.algo.t_high, cfg.algo.t_low) == (1e-6, 0.2, 1.2, 0.8)
     assert cfg.algo.alpha == pytest.approx(60 / 2560)
+
+
+def test_extra_points_are_crossed_with_the_axes_they_leave_free(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("method: entrocraft\naxes: {entropy_target: [0.3, 0.5], start: [tiny, tiny-weak], seed: [0, 1]}\n"
+                    "points:\n  - {entropy_target: 0.65, target_schedule: linear, target_end: 0.45}\n")
+    sweep = load_sweep(spec, tmp_path / "out")
+    annealed = [r for r in sweep.runs if r.point.get("target_schedule") == "linear"]
+    assert len(sweep.runs) == 2 * 2 * 2 + 2 * 2 and len(annealed) == 4
+    assert {(r.point["start"], r.point["seed"]) for r in annealed} == {(s, d) for s in ("tiny", "tiny-weak") for d in (0, 1)}
+    r = annealed[0]
+    assert r.run_id == "entrocraft__H0.65__tslinear__te0.45__sttiny__s0"
+    assert (r.config.algo.target_schedule, r.config.algo.target_end) == ("linear", 0.45)
+    spec.write_text("axes: {seed: [0]}\npoints:\n  - {seed: 3}\n")
+    with pytest.raises(SweepError, match="not an axis it may set"):
+        load_sweep(spec, tmp_path / "out")

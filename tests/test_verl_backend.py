@@ -105,7 +105,7 @@ def fake_trainer(algo: AlgoConfig, monkeypatch, num_minibatches: int = 1) -> Aep
                                  "trainer": {"default_local_dir": "/nonexistent"}})
     t.algo, t.extra_prompts, t.num_minibatches = algo, B_X_PROMPTS, num_minibatches
     t.spec = METHODS[algo.method]
-    t.controller = build_controller(METHODS[algo.method], algo)
+    t.controller = build_controller(METHODS[algo.method], algo, 400)
     t.step_decision, t.extra_output, t.main_entropy = t.controller.decision, None, None
     t.warned_saturation = False
 
@@ -325,7 +325,7 @@ def test_the_temperature_groups_go_out_in_the_same_rollout_call_and_validation_i
     t = AepoRayTrainer.__new__(AepoRayTrainer)
     t.config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"n": G}}})
     t.spec, t.extra_prompts = METHODS["aepo"], B_X_PROMPTS
-    t.controller = build_controller(METHODS["aepo"], AlgoConfig(t_high=1.5))
+    t.controller = build_controller(METHODS["aepo"], AlgoConfig(t_high=1.5), 400)
     wrapper = _TemperatureRollout(Inner(), t)
     gen = rows(B_M_PROMPTS * G, 0, MAIN_R, B_M_PROMPTS)
     main = wrapper.generate_sequences(gen)
@@ -416,6 +416,7 @@ def test_the_generated_config_composes_with_verls_hydra_config_and_instantiates_
 
 
 @pytest.mark.parametrize("method,key,value", [("entropy_reg", "actor_rollout_ref.actor.entropy_coeff", 0.03),
+                                              ("clip_higher", "actor_rollout_ref.actor.clip_ratio_high", 0.28),
                                               ("clip_cov", "actor_rollout_ref.actor.policy_loss.loss_mode", "clip_cov"),
                                               ("kl_cov", "actor_rollout_ref.actor.policy_loss.loss_mode", "kl_cov"),
                                               ("grpo", "actor_rollout_ref.actor.entropy_coeff", 0.0)])
@@ -471,9 +472,11 @@ def test_configs_verl_cannot_run_are_refused_before_launch(tmp_path, sets, messa
     assert res.exit_code == 2 and message in res.output, res.output
 
 
-def test_verl_only_baselines_are_refused_by_the_embedded_trainer(tmp_path):
-    res = CliRunner().invoke(app, ["train", "--method", "clip_cov", "--out", str(tmp_path / "r"), "--wandb", "off"])
-    assert res.exit_code == 2 and "use --backend verl" in res.output
+def test_embedded_only_methods_are_refused_by_the_verl_backend(tmp_path):
+    for method in ("entrocraft", "entropic", "entropy_adaptive"):
+        res = CliRunner().invoke(app, ["train", "--method", method, "--backend", "verl", "--dry-run",
+                                       "--out", str(tmp_path / "r"), "--wandb", "off"])
+        assert res.exit_code == 2 and "use --backend embedded" in res.output
 
 
 def test_paper_sweep_dry_run_renders_the_full_verl_command_line(tmp_path):

@@ -81,14 +81,18 @@ def run_table(sweep) -> str:
     """The dry-run table: one line per run with its grid point and current status."""
     from aepo.rundir import run_status
 
-    axes = list(sweep.axes)
+    axes = sweep.columns
     header = ["run_id", "method", *axes, "steps", "backend", "status"]
     rows = [[r.run_id, r.method, *(str(r.point.get(a, "-")) for a in axes), str(r.config.steps),
              r.config.backend, run_status(Path(r.config.out), r.config.steps)] for r in sweep.runs]
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows]]
     n_grid = sum(not r.baseline for r in sweep.runs)
+    n_axes = 1
+    for v in sweep.axes.values():
+        n_axes *= len(v)
     shape = " x ".join(f"{len(v)} {a}" for a, v in sweep.axes.items())
-    lines.append(f"{len(sweep.runs)} runs: {n_grid} on the grid ({shape}) + "
+    extra = f" + {n_grid - n_axes} at extra points" if n_grid > n_axes else ""
+    lines.append(f"{len(sweep.runs)} runs: {n_axes} on the grid ({shape}){extra} + "
                  f"{len(sweep.runs) - n_grid} baseline runs ({', '.join(sweep.baselines) or 'none'}) per seed")
     return "\n".join(lines)

@@ -34,3 +34,19 @@ def entropy_shaped_advantages(
     # A_shaped = A + min(beta * sg[H_t], |A| / kappa)
     bonus = torch.minimum(beta * token_entropy.detach(), advantages.abs() / kappa)
     return advantages + bonus
+
+
+def sign_filtered_advantages(rewards: torch.Tensor, grpo_adv: torch.Tensor, sign: int) -> torch.Tensor:
+    """Entrocraft's advantages (arXiv 2604.26326; code lblaoke/entrocraft, core_algos.py
+    `compute_grpo_range_outcome_advantage`), with binary rewards R in {0, 1}. rewards, grpo_adv: (B,).
+
+        sign = +1 (entropy above the band):  A_i = R_i       right answers only (RAFT++), not normalised
+        sign = -1 (below the band):          A_i = R_i - 1   wrong answers only (NSR), not normalised
+        sign =  0 (inside the band):         A_i = GRPO's A_i
+    """
+    r = rewards.float()
+    if sign > 0:
+        return r
+    if sign < 0:
+        return r - 1.0
+    return grpo_adv.float()

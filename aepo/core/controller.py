@@ -4,13 +4,20 @@ A controller is fed the measured entropy of step t's on-policy main batch and re
 decision used for step t + 1 (`update(measured_entropy) -> Decision`); `decision` is the one
 in force before any measurement. It never reads metrics dicts. Every method has one
 (aepo/methods.py `Method.controller`), built in one place, `build_controller`, from the run's
-AlgoConfig; its parameters are a small config object per controller.
+AlgoConfig; its parameters are a small config object per controller. The target is a schedule
+(aepo/schedule.py; constant by default): the decision for step t + 1 aims at H*(t + 1).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+from aepo.schedule import Schedule
+
+
+def constant(target: float) -> Schedule:
+    return Schedule("constant", target, target, 1)
 
 
 @dataclass(frozen=True)
@@ -23,13 +30,27 @@ class Decision:
     strength: float = 1.0
     saturated: bool = False  # the controller has sat at a bound for `saturation_steps` steps
     entropy_coef: float | None = None  # entropy_adaptive: the bonus coefficient to apply; None: the config's
+    advantage_sign: int = 0  # entrocraft: +1 right answers only, -1 wrong answers only, 0 GRPO (advantages.py)
+    entropic_u: float = 0.0  # entropic: the PI output in [-1, 1] that reweights high-probability tokens
 
     def metrics(self) -> dict[str, float]:
         """The decision as `controller/...` metrics (every backend)."""
-        return {"controller/target": self.target, "controller/temperature": self.temperature,
-                "controller/raising": float(self.raising), "controller/strength": self.strength,
-                "controller/saturated": float(self.saturated),
-                "controller/entropy_coef": self.entropy_coef if self.entropy_coef is not None else 0.0}
+        out = {"controller/target": self.target, "controller/temperature": self.temperature,
+               "controller/raising": float(self.raising), "controller/strength": self.strength,
+               "controller/saturated": float(self.saturated),
+               "controller/entropy_coef": self.entropy_coef if self.entropy_coef is not None else 0.0}
+        if self.advantage_sign:
+            out["controller/advantage_sign"] = float(self.advantage_sign)
+        if self.entropic_u:
+            out["controller/entropic_u"] = self.entropic_u
+        return out
+
+    def loss_overrides(self) -> dict[str, float]:
+        """The aepo.core.policy.LossConfig fields this decision sets for its step's update."""
+        out: dict[str, float] = {"entropic_u": self.entropic_u}
+        if self.entropy_coef is not None:
+            out["entropy_coef"] = self.entropy_coef
+        return out
 
     def saturation_warning(self, saturation_steps: int) -> str:
         bound = ("T_high" if self.raising else "T_low") + f" at {self.strength:g} x K_max (alpha)"
@@ -51,19 +72,29 @@ class Controller(Protocol):
 # ---- no feedback -------------------------------------------------------------------------------------
 class NoController:
     """Methods without temperature samples or a target (GRPO and the paper's baselines): a
-    constant decision that samples nothing at T != 1."""
+    constant decision that samples nothing at T != 1 (its target only follows the schedule, for the log)."""
 
-    def __init__(self, target: float):
-        self.decision = Decision(target=target, temperature=1.0, raising=False, strength=0.0)
+    raising, strength = False, 0.0
+
+    def __init__(self, target: Schedule):
+        self.target, self.t = target, 0  # t: steps measured so far
+        self.decision = self._decide()
+
+    def _decide(self) -> Decision:
+        return Decision(target=self.target.at(self.t + 1), temperature=1.0, raising=self.raising,
+                        strength=self.strength)
 
     def update(self, measured_entropy: float) -> Decision:
+        self.t += 1
+        self.decision = self._decide()
         return self.decision
 
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        return {"t": self.t}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        self.t = state.get("t", 0)
+        self.decision = self._decide()
 
 
 class FixedBudget(NoController):
@@ -71,14 +102,13 @@ class FixedBudget(NoController):
     no-temperature ablation, arXiv 2510.08141 Sec. 5: only the sampling distribution changes, so
     nothing may lean on the entropy either)."""
 
-    def __init__(self, target: float):
-        self.decision = Decision(target=target, temperature=1.0, raising=True, strength=1.0)
+    raising, strength = True, 1.0
 
 
 # ---- the paper's switch ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BangBangConfig:
-    target: float  # H_target (nats)
+    target: Schedule  # H*(t), nats
     t_high: float  # T of the extra samples below the target (> 1)
     t_low: float  # T at or above it (< 1)
 
@@ -93,29 +123,31 @@ class BangBangController:
     """
 
     def __init__(self, cfg: BangBangConfig):
-        self.cfg = cfg
+        self.cfg, self.t = cfg, 0
         self.last_entropy: float | None = None
-        self.decision = Decision(target=cfg.target, temperature=cfg.t_high, raising=True)
+        self.decision = Decision(target=cfg.target.at(1), temperature=cfg.t_high, raising=True)
 
     def update(self, measured_entropy: float) -> Decision:
         c = self.cfg
+        self.t += 1
+        target = c.target.at(self.t + 1)
         self.last_entropy = float(measured_entropy)
-        raising = self.last_entropy < c.target
-        self.decision = Decision(target=c.target, temperature=c.t_high if raising else c.t_low, raising=raising)
+        raising = self.last_entropy < target
+        self.decision = Decision(target=target, temperature=c.t_high if raising else c.t_low, raising=raising)
         return self.decision
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_entropy": self.last_entropy, "decision": asdict(self.decision)}
+        return {"t": self.t, "last_entropy": self.last_entropy, "decision": asdict(self.decision)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.last_entropy = state["last_entropy"]
+        self.t, self.last_entropy = state.get("t", 0), state["last_entropy"]
         self.decision = Decision(**state["decision"])
 
 
 # ---- proportional-integral control of the weight -----------------------------------------------------
 @dataclass(frozen=True)
 class PIAlphaConfig:
-    target: float  # H_target (nats)
+    target: Schedule  # H*(t), nats
     t_high: float  # T of the extra samples when raising (> 1)
     t_low: float  # T when lowering (< 1)
     k_p: float = 20.0  # proportional gain, multiples of alpha per nat of error (issue 8)
@@ -164,19 +196,21 @@ class PIAlphaController:
     """
 
     def __init__(self, cfg: PIAlphaConfig):
-        self.cfg = cfg
+        self.cfg, self.t = cfg, 0
         self.integral = 0.0
         self.share_up, self.share_down = 0.0, 0.0  # a^+, a^-: recent share of steps at each bound
         self.last_entropy: float | None = None
-        self.decision = Decision(target=cfg.target, temperature=cfg.t_high, raising=True, strength=1.0)
+        self.decision = Decision(target=cfg.target.at(1), temperature=cfg.t_high, raising=True, strength=1.0)
 
     def _clip(self, x: float) -> float:
         return min(self.cfg.s_up, max(-self.cfg.s_down, x))
 
     def update(self, measured_entropy: float) -> Decision:
         c = self.cfg
+        self.t += 1
+        target = c.target.at(self.t + 1)
         self.last_entropy = float(measured_entropy)
-        e = c.target - self.last_entropy
+        e = target - self.last_entropy
         v = c.k_p * e + self.integral  # the output before the integral moves
         winding_up = (v >= c.s_up and e > 0) or (v <= -c.s_down and e < 0)
         if not winding_up:
@@ -187,15 +221,16 @@ class PIAlphaController:
         self.share_down = keep * self.share_down + (1.0 - keep) * (u <= -c.s_down)
         threshold = 1.0 - keep ** c.saturation_steps
         saturated = max(self.share_up, self.share_down) >= threshold - 1e-12
-        self.decision = Decision(target=c.target, temperature=c.t_high if u > 0 else c.t_low, raising=u > 0,
+        self.decision = Decision(target=target, temperature=c.t_high if u > 0 else c.t_low, raising=u > 0,
                                  strength=abs(u), saturated=saturated)
         return self.decision
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_entropy": self.last_entropy, "integral": self.integral, "share_up": self.share_up,
+        return {"t": self.t, "last_entropy": self.last_entropy, "integral": self.integral, "share_up": self.share_up,
                 "share_down": self.share_down, "decision": asdict(self.decision)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t = state.get("t", 0)
         self.last_entropy, self.integral = state["last_entropy"], state["integral"]
         self.share_up, self.share_down = state["share_up"], state["share_down"]
         self.decision = Decision(**state["decision"])
@@ -204,7 +239,7 @@ class PIAlphaController:
 # ---- a loss term's coefficient -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AdaptiveCoefConfig:
-    target: float  # H_target (nats)
+    target: Schedule  # H*(t), nats
     delta: float = 0.005  # coefficient step per update (TRL 1.16: 0.005)
     c_max: float = 1.0  # upper bound (TRL: 1.0); the lower bound is 0
 
@@ -219,43 +254,140 @@ class AdaptiveEntropyCoef:
     """
 
     def __init__(self, cfg: AdaptiveCoefConfig):
-        self.cfg = cfg
+        self.cfg, self.t = cfg, 0
         self.coef = 0.0
         self.last_entropy: float | None = None
         self.decision = self._decide()
 
     def _decide(self) -> Decision:
-        below = self.last_entropy is None or self.last_entropy < self.cfg.target
-        return Decision(target=self.cfg.target, temperature=1.0, raising=False, strength=0.0,
+        target = self.cfg.target.at(self.t + 1)
+        below = self.last_entropy is None or self.last_entropy < target
+        return Decision(target=target, temperature=1.0, raising=False, strength=0.0,
                         entropy_coef=self.coef if below else 0.0)
 
     def update(self, measured_entropy: float) -> Decision:
+        self.t += 1
         self.last_entropy = float(measured_entropy)
-        step = self.cfg.delta if self.last_entropy < self.cfg.target else -self.cfg.delta
+        step = self.cfg.delta if self.last_entropy < self.cfg.target.at(self.t + 1) else -self.cfg.delta
         self.coef = min(self.cfg.c_max, max(0.0, self.coef + step))
         self.decision = self._decide()
         return self.decision
 
     def state_dict(self) -> dict[str, Any]:
-        return {"coef": self.coef, "last_entropy": self.last_entropy}
+        return {"t": self.t, "coef": self.coef, "last_entropy": self.last_entropy}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.coef, self.last_entropy = state["coef"], state["last_entropy"]
+        self.t, self.coef, self.last_entropy = state.get("t", 0), state["coef"], state["last_entropy"]
         self.decision = self._decide()
 
 
+# ---- Entrocraft's deadband --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeadbandConfig:
+    target: Schedule  # the band's centre H*(t), nats (Entrocraft anneals it linearly)
+    width: float = 0.1  # the band's width, nats (Entrocraft: 0.1)
+
+
+class DeadbandController:
+    """Entrocraft (arXiv 2604.26326): a deadband switch on the sign of the advantages the update
+    keeps, with the band [H*(t) - w/2, H*(t) + w/2]:
+
+        H > H* + w/2   -> +1: right answers only, A = R (they sharpen: entropy falls)
+        H < H* - w/2   -> -1: wrong answers only, A = R - 1 (they spread: entropy rises)
+        otherwise      ->  0: GRPO's advantages
+    (aepo.core.advantages.sign_filtered_advantages). The signal is the toolkit's batch entropy;
+    Entrocraft's code reads verl's token-mean entropy at the rollout temperature.
+
+    It samples nothing at T != 1. Before any measurement it keeps every sample.
+    """
+
+    def __init__(self, cfg: DeadbandConfig):
+        self.cfg, self.t = cfg, 0
+        self.last_entropy: float | None = None
+        self.decision = Decision(target=cfg.target.at(1), temperature=1.0, raising=False, strength=0.0)
+
+    def update(self, measured_entropy: float) -> Decision:
+        self.t += 1
+        target, half = self.cfg.target.at(self.t + 1), self.cfg.width / 2
+        self.last_entropy = h = float(measured_entropy)
+        sign = 1 if h > target + half else -1 if h < target - half else 0
+        self.decision = Decision(target=target, temperature=1.0, raising=sign < 0, strength=float(abs(sign)),
+                                 advantage_sign=sign)
+        return self.decision
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "last_entropy": self.last_entropy, "decision": asdict(self.decision)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t, self.last_entropy = state["t"], state["last_entropy"]
+        self.decision = Decision(**state["decision"])
+
+
+# ---- EntroPIC's PI law ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EntroPICConfig:
+    target: Schedule  # H*(t), nats
+    k_p: float = 1.0  # proportional gain (EntroPIC run_entropic.sh: entropy_control_p = 1)
+    k_i: float = 0.01  # integral gain (entropy_control_i = 0.01)
+
+
+class EntroPICController:
+    """EntroPIC (arXiv 2511.15248; code yk7333/EntroPIC, dp_actor.py) with e_t = H_t - H*(t)
+    (> 0: entropy too high), the integral of the errors before this step I_{t-1}:
+
+        u_t = clip(k_p e_t + k_i I_{t-1}, -1, 1),   then I_t = I_{t-1} + e_t
+
+    as the code has it: the integral is neither clipped nor frozen (no anti-windup), and it is
+    updated after u. The code updates per micro-batch on that micro-batch's token-mean entropy at
+    the rollout temperature; here once per step on the toolkit's batch entropy (T = 1). u reaches
+    the loss as cfg.entropic_u (aepo.core.peer_losses.entropic_loss)."""
+
+    def __init__(self, cfg: EntroPICConfig):
+        self.cfg, self.t = cfg, 0
+        self.integral = 0.0
+        self.last_entropy: float | None = None
+        self.decision = Decision(target=cfg.target.at(1), temperature=1.0, raising=False, strength=0.0)
+
+    def update(self, measured_entropy: float) -> Decision:
+        c = self.cfg
+        self.t += 1
+        target = c.target.at(self.t + 1)
+        self.last_entropy = float(measured_entropy)
+        e = self.last_entropy - target
+        u = min(1.0, max(-1.0, c.k_p * e + c.k_i * self.integral))
+        self.integral += e
+        self.decision = Decision(target=target, temperature=1.0, raising=u < 0, strength=abs(u),
+                                 saturated=abs(u) >= 1.0, entropic_u=u)
+        return self.decision
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "integral": self.integral, "last_entropy": self.last_entropy,
+                "decision": asdict(self.decision)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t, self.integral, self.last_entropy = state["t"], state["integral"], state["last_entropy"]
+        self.decision = Decision(**state["decision"])
+
+
 # ---- the one place where a run's config becomes a controller ----------------------------------------------
-def build_controller(method, algo) -> Controller:
+def build_controller(method, algo, steps: int) -> Controller:
     """The controller `method` (aepo.methods.Method) calls for, with the AlgoConfig's parameters
-    (any backend). `algo.controller` picks the law of the AEPO family: bang_bang (the paper's),
-    pi (pi_alpha's law within the paper's budget, with the pi_* gains) or pi_alpha."""
-    a, t = algo, algo.entropy_target
+    and target schedule over a run of `steps` steps (any backend). `algo.controller` picks the law
+    of the AEPO family: bang_bang (the paper's), pi (pi_alpha's law within the paper's budget,
+    with the pi_* gains) or pi_alpha."""
+    from aepo.schedule import schedule_from_config
+
+    a, t = algo, schedule_from_config(algo, steps)
     if method.controller == "none":
         return NoController(t)
     if method.controller == "fixed":
         return FixedBudget(t)
     if method.controller == "adaptive_coef":
         return AdaptiveEntropyCoef(AdaptiveCoefConfig(t, a.adaptive_delta, a.adaptive_max))
+    if method.controller == "deadband":
+        return DeadbandController(DeadbandConfig(t, a.entrocraft_band))
+    if method.controller == "entropic":
+        return EntroPICController(EntroPICConfig(t, a.entropic_kp, a.entropic_ki))
     if a.controller == "bang_bang":
         return BangBangController(BangBangConfig(t, a.t_high, a.t_low))
     if a.controller == "pi":

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 
 from aepo.config import RunConfig
-from aepo.core.advantages import grpo_advantages
+from aepo.core.advantages import grpo_advantages, sign_filtered_advantages
 from aepo.core.assembly import (Denominators, Splice, assemble_aepo_batch, loss_denominators, minibatches,
                                 step_budget)
 from aepo.core.controller import build_controller
@@ -120,13 +120,16 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
     loss_fn = LOSSES[spec.loss]
     loss_cfg = LossConfig(clip_eps=cfg.optim.clip_eps, agg_mode=cfg.optim.loss_agg_mode, alpha=cfg.algo.alpha,
                           entropy_coef=cfg.algo.entropy_coef, adv_beta=cfg.algo.adv_beta,
-                          adv_kappa=cfg.algo.adv_kappa, dual_clip_c=cfg.optim.dual_clip_c)
+                          adv_kappa=cfg.algo.adv_kappa, dual_clip_c=cfg.optim.dual_clip_c,
+                          clip_eps_high=cfg.algo.clip_eps_high, cov_ratio=cfg.algo.cov_ratio,
+                          clip_cov_low=cfg.algo.clip_cov_low, clip_cov_high=cfg.algo.clip_cov_high,
+                          kl_cov_coef=cfg.algo.kl_cov_coef, entropic_high_prob=cfg.algo.entropic_high_prob)
     # fused: one kernel for all parameters instead of a Python loop over them (issue 7; same math,
     # rounding differs from the loop by ~1e-8)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))
     a = cfg.algo
-    controller = build_controller(spec, a)
+    controller = build_controller(spec, a, cfg.steps)
     start, wall_before = 0, 0.0
     if state is not None:
         ckpt.load_optimizer(out, optimizer)
@@ -184,12 +187,12 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             t_reward = time.time()
             b_m = len(main_p) * G
             main_adv = grpo_advantages(rewards[:b_m], G)
+            if spec.advantages == "entrocraft":  # the deadband's sign picks the samples (aepo/core/advantages.py)
+                main_adv = sign_filtered_advantages(rewards[:b_m], main_adv, decision.advantage_sign)
             # the controller's strength scales the regularization budget (bang-bang: always 1);
-            # entropy_adaptive's decision carries the entropy bonus's coefficient
+            # and the decision sets what its method's loss reads (entropy_adaptive's coefficient, ...)
             budget = step_budget(decision, cfg.algo.alpha, b_m)
-            step_cfg = dataclasses.replace(loss_cfg, alpha=budget.alpha)
-            if decision.entropy_coef is not None:
-                step_cfg = dataclasses.replace(step_cfg, entropy_coef=decision.entropy_coef)
+            step_cfg = dataclasses.replace(loss_cfg, alpha=budget.alpha, **decision.loss_overrides())
             if spec.extra_samples:
                 splice = assemble_aepo_batch(main_adv, rewards[b_m:], G, cfg.algo.mode, budget.k_max,
                                              decision.raising, spec.keep_negatives, cfg.algo.halve_when_lowering)

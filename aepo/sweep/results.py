@@ -34,12 +34,13 @@ from aepo.rundir import eval_scores, is_number, read_json, read_metrics, read_re
 SWEEP_RECORD = "sweep.json"
 
 
-def entropy_stats(entropy: Iterable[float], target: float | None) -> dict[str, float]:
+def entropy_stats(entropy: Iterable[float], target, targets: Iterable[float] | None = None) -> dict[str, float]:
     """Control quality over the second half of an entropy trajectory.
 
     entropy: (S,) per-step batch entropy in nats, steps 1..S; the steps after S / 2 are used
     (analysis.control's definition).
-    target: H_target in nats, or None / NaN for methods without one (those stats are NaN).
+    target: H_target in nats, or None / NaN for methods without one (those stats are NaN);
+    targets: (S,) the target in force at each step where a schedule moved it (controller/target).
     Returns entropy_mean, entropy_std (population), entropy_abs_err = mean |H - H_target|,
     entropy_in_band = fraction of steps within analysis.control.band_width(H_target).
     """
@@ -54,7 +55,9 @@ def entropy_stats(entropy: Iterable[float], target: float | None) -> dict[str, f
     out = {"entropy_mean": float(half.mean()), "entropy_std": float(half.std()),
            "entropy_abs_err": nan, "entropy_in_band": nan}
     if target is not None and not math.isnan(target):
-        c = control_metrics(steps, h, target, band_width(target))  # the one definition of control quality
+        tgt = np.asarray(list(targets), dtype=float) if targets is not None else np.full(h.size, float(target))
+        tgt = np.where(np.isnan(tgt), float(target), tgt) if tgt.size == h.size else np.full(h.size, float(target))
+        c = control_metrics(steps, h, tgt, band_width(tgt))  # the one definition of control quality
         out.update(entropy_abs_err=c["mae_2nd_half"], entropy_in_band=c["in_band_2nd_half"])
     return out
 
@@ -74,7 +77,7 @@ def accuracy_keys(result: dict[str, Any]) -> tuple[str | None, str | None]:
 def sweep_record(sweep) -> dict[str, Any]:
     """What results.parquet is built from: the sweep's axes and, per run, its id, method, grid
     point, directory, budget and target (None for a baseline)."""
-    return {"name": sweep.name, "axes": list(sweep.axes),
+    return {"name": sweep.name, "axes": sweep.columns,
             "runs": [{"run_id": r.run_id, "method": r.method, "point": r.point, "run_dir": r.config.out,
                       "steps": r.config.steps, "entropy_target": None if r.baseline else r.config.algo.entropy_target}
                      for r in sweep.runs]}
@@ -104,7 +107,8 @@ def run_row(run: dict[str, Any], axes: list[str]) -> dict[str, Any]:
         "final_accuracy": _num(res.get(final_k)) if final_k else nan,
         "best_accuracy": _num(res.get(best_k)) if best_k else nan,
         "final_score": _num(res.get("final/critic/score/mean")),
-        **entropy_stats([m["actor/entropy"] for m in metrics if "actor/entropy" in m], run["entropy_target"]),
+        **entropy_stats([m["actor/entropy"] for m in metrics if "actor/entropy" in m], run["entropy_target"],
+                        [m.get("controller/target", float("nan")) for m in metrics if "actor/entropy" in m]),
         "wall_time_s": _num(res.get("wall_time_s")),
         "host": res.get("host"),  # the machine and process that last worked on the run
         "pid": res.get("pid"),

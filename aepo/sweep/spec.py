@@ -36,6 +36,8 @@ AXES: dict[str, tuple[str, str]] = {
     "alpha": ("algo.alpha", "a"),
     "t_high": ("algo.t_high", "th"),
     "t_low": ("algo.t_low", "tl"),
+    "target_schedule": ("algo.target_schedule", "ts"),
+    "target_end": ("algo.target_end", "te"),
     "mode": ("algo.mode", "m"),
     "reinforce_norm": ("algo.reinforce_norm", "rn"),
     "controller": ("algo.controller", "c"),
@@ -45,7 +47,7 @@ AXES: dict[str, tuple[str, str]] = {
     "start": ("model.name_or_path", "st"),  # the pretrained start (issue 20: e.g. tiny, tiny-b2, tiny-b3)
     "seed": ("seed", "s"),
 }
-SPEC_KEYS = ("name", "description", "method", "base", "axes", "baselines")
+SPEC_KEYS = ("name", "description", "method", "base", "axes", "points", "baselines")
 _ID_SAFE = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
@@ -81,6 +83,12 @@ class Sweep:
     @property
     def run_ids(self) -> list[str]:
         return [r.run_id for r in self.runs]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every axis a run's point may set (the grid's and the extra points'), in AXES order."""
+        used = {a for r in self.runs for a in r.point}
+        return [a for a in AXES if a in used or a in self.axes]
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Sweep":
         """The same sweep with run-level fields replaced in every run (`wandb`, `threads`)."""
@@ -135,6 +143,12 @@ def expand(raw: dict[str, Any], path: Path, sweep_dir: Path) -> Sweep:
     names = list(axes)
     for values in itertools.product(*(axes[a] for a in names)):
         sweep.runs.append(_make_run(method, dict(zip(names, values)), base, name, sweep_dir, False))
+    for extra in _points(raw.get("points"), where):  # beside the grid: crossed with the axes it leaves free
+        outer = [a for a in names if a not in extra]
+        for values in itertools.product(*(axes[a] for a in outer)):
+            point = {**extra, **dict(zip(outer, values))}
+            point = {a: point[a] for a in AXES if a in point}  # the run id's tag order
+            sweep.runs.append(_make_run(method, point, base, name, sweep_dir, False))
     for start in axes.get("start", [None]):  # baselines run once per start and seed
         for seed in axes["seed"]:
             point = {"seed": seed} if start is None else {"start": start, "seed": seed}
@@ -187,6 +201,25 @@ def _axes(axes: Any, where: str, base: RunConfig) -> dict[str, list[Any]]:
     out.setdefault("seed", [base.seed])
     # 'seed' last, as in the run ids
     return {k: out[k] for k in AXES if k in out}
+
+
+def _points(points: Any, where: str) -> list[dict[str, Any]]:
+    """Extra grid points: mappings of axis to one value, each crossed with the grid's axes it does
+    not set (its starts and seeds, say), e.g. an annealed target beside constant ones."""
+    if points is None:
+        return []
+    if not isinstance(points, list) or not all(isinstance(p, dict) and p for p in points):
+        raise SweepError(f"{where}: 'points' must be a list of mappings of axis name to one value")
+    out = []
+    for p in points:
+        for a, v in p.items():
+            if a not in AXES or a == "seed":
+                raise SweepError(f"{where}: a point sets '{a}', which is not an axis it may set "
+                                 f"(known: {', '.join(x for x in AXES if x != 'seed')})")
+            if isinstance(v, str) and not _ID_SAFE.fullmatch(v):
+                raise SweepError(f"{where}: point value '{v}' may hold only letters, digits and _.+-")
+        out.append({a: field_value(AXES[a][0], v, f"point value '{a}'") for a, v in p.items()})
+    return out
 
 
 def _baselines(baselines: Any, where: str, method: str) -> list[str]:

@@ -78,7 +78,7 @@ class AepoRayTrainer(RayPPOTrainer):
         super().__init__(*args, **kwargs)
         self.algo, self.extra_prompts, self.num_minibatches = algo_from_config(self.config)
         self.spec: Method = METHODS[self.algo.method]
-        self.controller = build_controller(self.spec, self.algo)
+        self.controller = build_controller(self.spec, self.algo, int(self.config.trainer.total_training_steps))
         self.step_decision = self.controller.decision
         self.extra_output: DataProto | None = None
         self.main_entropy: float | None = None

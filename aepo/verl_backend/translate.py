@@ -115,7 +115,7 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         "actor_rollout_ref.actor.grad_clip": o.grad_clip,
         "actor_rollout_ref.actor.clip_ratio": o.clip_eps,
         "actor_rollout_ref.actor.clip_ratio_low": o.clip_eps,
-        "actor_rollout_ref.actor.clip_ratio_high": o.clip_eps,
+        "actor_rollout_ref.actor.clip_ratio_high": a.clip_eps_high if METHODS[a.method].verl_clip_high else o.clip_eps,
         # verl always dual-clips negative advantages (default c = 3); with optim.dual_clip_c off, a bound
         # of 1e9 never binds (verl has no switch)
         "actor_rollout_ref.actor.clip_ratio_c": o.dual_clip_c if o.dual_clip_c is not None else 1e9,
@@ -127,6 +127,11 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         # Entropy-Reg is verl's own entropy bonus; Clip-Cov / KL-Cov are verl's losses (aepo/methods.py)
         "actor_rollout_ref.actor.entropy_coeff": a.entropy_coef if METHODS[a.method].verl_entropy_coeff else 0.0,
         "actor_rollout_ref.actor.policy_loss.loss_mode": METHODS[a.method].verl_loss_mode,
+        "actor_rollout_ref.actor.policy_loss.clip_cov_ratio": a.cov_ratio,
+        "actor_rollout_ref.actor.policy_loss.clip_cov_lb": a.clip_cov_low,
+        "actor_rollout_ref.actor.policy_loss.clip_cov_ub": a.clip_cov_high,
+        "actor_rollout_ref.actor.policy_loss.kl_cov_ratio": a.cov_ratio,
+        "actor_rollout_ref.actor.policy_loss.ppo_kl_coef": a.kl_cov_coef,
         # rollout (rollout.*, verl.*)
         "actor_rollout_ref.rollout.name": v.rollout_engine,
         "actor_rollout_ref.rollout.n": r.group_size,
