@@ -8,6 +8,8 @@ constant target.
   (step > last step / 2), nats;
 - `in_band`: fraction of all records with |H - H*| <= band (`band_width`: max(0.2 H*, 0.05 nats));
   `in_band_2nd_half` likewise;
+- `iae`: the integrated absolute error over the whole run, sum over records of |H - H*| (nats x
+  steps): what the first approach costs as well as what the second half leaves;
 - `settling_step`: the first step s >= 0 after which every record stays in the band
   (0: in band from the first record; NaN: the last record is out of band, never settled);
 - `overshoot`: the largest excursion past H* on the far side from where H started, after H
@@ -103,12 +105,12 @@ def control_metrics(steps: np.ndarray, h: np.ndarray, target, band) -> dict[str,
     ok = ~np.isnan(h)
     steps, h, target, band = steps[ok], h[ok], target[ok], band[ok]
     if h.size == 0:
-        return {k: math.nan for k in ("mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot",
-                                      "jitter_2nd_half")}
+        return {k: math.nan for k in ("mae_2nd_half", "iae", "in_band", "in_band_2nd_half", "settling_step",
+                                      "overshoot", "jitter_2nd_half")}
     err = np.abs(h - target)
     inside = err <= band + 1e-12
     late = second_half(steps)
-    return {"mae_2nd_half": float(err[late].mean()), "in_band": float(inside.mean()),
+    return {"mae_2nd_half": float(err[late].mean()), "iae": float(err.sum()), "in_band": float(inside.mean()),
             "in_band_2nd_half": float(inside[late].mean()), "settling_step": settling_step(steps, inside),
             "overshoot": overshoot(h, target), "jitter_2nd_half": jitter(steps, h)}
 
@@ -151,7 +153,7 @@ def per_run(steps: pd.DataFrame, runs: pd.DataFrame, window: float) -> pd.DataFr
             row.update(band=band_width(float(tgt[-1])), **control_metrics(s, h, tgt, band_width(tgt)))
         rows.append(row)
     out = runs.merge(pd.DataFrame(rows), on="run_id", how="left") if rows else runs.copy()
-    for c in ("band", "mae_2nd_half", "in_band", "in_band_2nd_half", "settling_step", "overshoot",
+    for c in ("band", "mae_2nd_half", "iae", "in_band", "in_band_2nd_half", "settling_step", "overshoot",
               "jitter_2nd_half", "step_time_s", "saturated"):
         if c not in out:
             out[c] = np.nan

@@ -9,8 +9,10 @@ Every source is first read into `Run` records (the same shape whatever the sourc
   than the target that vary between runs of one method (e.g. "a=1.0" where a sweep varies
   alpha; "" where nothing else varies), and `condition` is method, target and variant ("aepo
   H=0.50 a=1.0"). `start` is the pretrained model a run began from (`model.name_or_path`; a
-  path by its last part). Intervals are over the seeds of one condition, hierarchical over its
-  starts when it has several (analysis.stats); runs of several conditions are never pooled.
+  path by its last part); builds of one recipe (tiny, tiny-b2, tiny-b3) are one level of a
+  condition, different recipes (tiny, tiny-weak) different conditions (`lab=` in the variant).
+  Intervals are over the seeds of one condition, hierarchical over its starts when it has
+  several (analysis.stats); runs of several conditions are never pooled.
 - `steps`: one row per run and logged step. The id columns of `runs`, `step`, and every metric
   key of metrics.jsonl as its own column (`actor/entropy`, `critic/score/mean`,
   `val/tinylab/accuracy`, ...); a metric not logged at a step is NaN.
@@ -50,7 +52,7 @@ ENTROPY_KEY = "actor/entropy"
 NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
                 "algo.entropy_target", "algo.method", "model.name_or_path")  # the start is its own level
 # short tags of the sweep axes (aepo.sweep.spec.AXES), for variant labels
-TAGS = {"algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c",
+TAGS = {"recipe": "lab", "algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c",
         "algo.reinforce_norm": "rn",
         "algo.extra_prompt_fraction": "f", "optim.lr": "lr", "rollout.group_size": "G"}
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
@@ -69,6 +71,7 @@ class Run:
     metrics: list[dict[str, Any]]
     result: dict[str, Any] = field(default_factory=dict)
     evals: list[dict[str, Any]] = field(default_factory=list)  # aepo eval summary.json contents
+    source: str = ""  # where it was read (a run directory's resolved path, or W&B's run path)
 
 
 @dataclass
@@ -108,7 +111,7 @@ def read_run_dir(run_dir: str | Path) -> Run:
     result = read_json(d / RESULT)
     result = result if isinstance(result, dict) else {"status": "running" if result is None else "damaged"}
     evals = [s for p in sorted(d.glob("eval*/**/summary.json")) if _is_summary(s := read_json(p))]
-    return Run(d.name, config, metrics, result, evals)
+    return Run(d.name, config, metrics, result, evals, str(d.resolve()))
 
 
 def _is_summary(s: Any) -> bool:
@@ -211,9 +214,24 @@ def flat_settings(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def start_of(config: dict[str, Any]) -> str:
+    """The pretrained start of a run: its model's name (a path by its last part)."""
+    model = config.get("model")
+    name = str(model.get("name_or_path", "unknown")) if isinstance(model, dict) else "unknown"
+    return Path(name).name or name
+
+
+def recipe_of(start: str) -> str:
+    """The recipe a start was built from: 'tiny-b2' -> 'tiny' (shipped builds of one recipe differ in
+    their build seed only, aepo/tasks/tinylab.py); any other start is its own recipe."""
+    return re.sub(r"-b\d+$", "", start)
+
+
 def variants(runs: list[Run], methods: list[str]) -> list[str]:
-    """Each run's variant: the settings (not target, not seed) that differ between runs of its method."""
-    settings = [flat_settings(r.config) for r in runs]
+    """Each run's variant: the settings (not target, not seed) that differ between runs of its
+    method, the start's recipe among them (builds of one recipe are one level, `start`; starts of
+    different recipes, say tiny and tiny-weak, are different conditions)."""
+    settings = [{**flat_settings(r.config), "recipe": recipe_of(start_of(r.config))} for r in runs]
     varying: dict[str, list[str]] = {}
     for m in set(methods):
         rows = [s for s, mm in zip(settings, methods) if mm == m]
@@ -238,13 +256,12 @@ def run_row(run: Run) -> dict[str, Any]:
     target = algo.get("entropy_target", run.result.get("entropy_target"))
     target = float(target) if method in TARGETED and is_number(target) else math.nan
     seed, steps = run.config.get("seed", run.result.get("seed", -1)), run.config.get("steps")
-    start = run.config.get("model", {}).get("name_or_path", "unknown") if isinstance(run.config.get("model"), dict) else "unknown"
     steps_done = max((int(r["step"]) for r in run.metrics), default=0)
     finite = any(math.isfinite(r.get(ENTROPY_KEY, math.nan)) for r in run.metrics)
     return {"run_id": run.run_id, "method": method, "entropy_target": target, "variant": "",
             "condition": condition_label(method, target),
             "controller": algo.get("controller", "bang_bang") if method in AEPO_FAMILY else None,
-            "start": Path(str(start)).name or str(start),
+            "start": start_of(run.config),
             "seed": int(seed) if is_number(seed) else -1,
             "alpha": algo.get("alpha", math.nan), "mode": algo.get("mode"),
             "steps": int(steps) if is_number(steps) else steps_done, "steps_done": steps_done,
@@ -326,7 +343,9 @@ def eval_rows(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def load(sweep_dir: str | Path | None = None, run_dirs: Iterable[str | Path] = (),
          wandb_path: str | None = None) -> Frames:
-    """Frames from any mix of sources; a run id seen twice keeps its first source."""
+    """Frames from any mix of sources. The same run given twice (one source) counts once; two
+    runs that share an id but come from different places (two sweeps with one grid, say) are both
+    kept, each id prefixed with the folder above its runs/ (or its own parent)."""
     runs: list[Run] = []
     if sweep_dir is not None:
         runs += read_sweep(sweep_dir)
@@ -335,6 +354,13 @@ def load(sweep_dir: str | Path | None = None, run_dirs: Iterable[str | Path] = (
         runs += read_wandb(wandb_path)
     if not runs:
         raise LoadError("no runs: give a sweep directory, --runs or --from-wandb")
-    seen: set[str] = set()
-    unique = [r for r in runs if not (r.run_id in seen or seen.add(r.run_id))]
+    seen: set[tuple[str, str]] = set()
+    unique = [r for r in runs if not ((r.run_id, r.source) in seen or seen.add((r.run_id, r.source)))]
+    counts: dict[str, int] = {}
+    for r in unique:
+        counts[r.run_id] = counts.get(r.run_id, 0) + 1
+    for r in unique:
+        if counts[r.run_id] > 1 and r.source:
+            parent = Path(r.source).parent
+            r.run_id = f"{(parent.parent if parent.name == 'runs' else parent).name}/{r.run_id}"
     return frames(unique)

@@ -134,6 +134,7 @@ def control_table(table: pd.DataFrame) -> pd.DataFrame:
                "achieved H (nats)": cell(*ci(h, "h_achieved"), scale=1, digits=2),
                "mean |H−H*|, 2nd half": cell(*ci(h, "mae_2nd_half"), scale=1, digits=3),
                "worst seed": cell(h["mae_2nd_half"].max(), math.nan, math.nan, scale=1, digits=3),
+               "IAE (nat·steps)": cell(*ci(h, "iae"), scale=1, digits=1),
                "jitter floor (nats)": cell(*ci(h, "jitter_2nd_half"), scale=1, digits=3),
                "in band (%)": cell(*ci(h, "in_band"), digits=0),
                "in band, 2nd half (%)": cell(*ci(h, "in_band_2nd_half"), digits=0),

@@ -12,6 +12,8 @@ FIGURES = {
     "fig_ablations": "steps",
     "fig_entropy_vs_accuracy": "table",
     "fig_training_accuracy": "steps",
+    "fig_controllers": "steps",
+    "fig_control_error": "table",
 }
 
 

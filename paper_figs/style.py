@@ -27,6 +27,13 @@ METHOD_COLORS = {
     "aepo": "#0072B2",
     "aepo_no_temp": "#CC79A7",
     "aepo_with_negatives": "#D55E00",
+    # methods not in the paper: Okabe-Ito's sky blue, then Paul Tol's muted palette (also colour-blind safe)
+    "entropy_adaptive": "#56B4E9",
+    "entropic": "#882255",
+    "entrocraft": "#44AA99",
+    "clip_higher": "#999933",
+    "clip_cov": "#AA4499",
+    "kl_cov": "#DDCC77",
 }
 TARGET_LINE = {"color": "#555555", "linestyle": (0, (4, 3)), "linewidth": 1.2, "zorder": 1}
 BAND_ALPHA = 0.2

@@ -113,3 +113,16 @@ def test_unreachable_wandb_is_a_one_line_error():
 def test_a_malformed_wandb_path_is_rejected():
     with pytest.raises(LoadError, match="ENTITY/PROJECT"):
         read_wandb("just-a-project", api_factory=FakeApi)
+
+
+def test_two_sweeps_with_one_grid_keep_all_their_runs(tmp_path):
+    # two sweeps of one grid (say two lab starts in two sweep files) share run ids: no run may vanish
+    from analysis.load import load
+    from analysis.synthetic import synthetic_run, write_sweep
+
+    for name in ("sweep_a", "sweep_b"):
+        write_sweep([synthetic_run("grpo", 0, steps=10)], tmp_path / name)
+    runs = [tmp_path / n / "runs" / "grpo__s0" for n in ("sweep_a", "sweep_b")]
+    f = load(None, runs)
+    assert sorted(f.runs["run_id"]) == ["sweep_a/grpo__s0", "sweep_b/grpo__s0"]
+    assert len(load(None, [runs[0], runs[0]]).runs) == 1  # the same run given twice counts once
