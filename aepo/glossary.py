@@ -22,6 +22,8 @@ GLOSSARY: dict[str, str] = {
     "actor/reinforce_loss": "AEPO add mode: the REINFORCE term before its alpha weight.",
     "actor/entropy_loss": "Entropy-Reg: the entropy term H(pi_theta) of the update rows, with gradient.",
     "actor/entropy_adv_bonus": "Entropy-Adv: mean advantage bonus min(beta H_t, |A|/kappa) per token.",
+    "actor/entropic_high_share": "EntroPIC: share of response tokens above its high-probability threshold "
+                                 "(they get the PI term).",
     "critic/score/mean": "Mean reward of the main batch (training accuracy at T = 1).",
     "critic/advantages/mean": "Mean advantage of the update rows.",
     "response_length/mean": "Mean response length of the main batch (tokens).",

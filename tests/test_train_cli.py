@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from aepo.cli import app
 from aepo.glossary import is_known
+from aepo.methods import EMBEDDED, METHODS
 from aepo.rundir import read_metrics
 
 FAST = ["--wandb", "off", "--set", "rollout.prompts_per_step=4", "--set", "eval_every=0", "--set", "threads=1"]
@@ -29,8 +30,7 @@ def comparable(rows):
     return [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in rows]
 
 
-@pytest.mark.parametrize("method", ["grpo", "aepo", "entropy_reg", "entropy_adv", "aepo_no_temp",
-                                    "aepo_with_negatives", "entropy_adaptive"])
+@pytest.mark.parametrize("method", [m for m, spec in METHODS.items() if EMBEDDED in spec.backends])
 def test_every_method_trains_and_writes_its_records(tmp_path, tiny_model_dir, method):
     out = tmp_path / method
     res = run_cli("--method", method, "--steps", "3", "--out", str(out), *FAST, "--set", "eval_every=3")
