@@ -427,6 +427,16 @@ def yaml_load(text: str, where: str) -> Any:
         raise ConfigError(f"malformed YAML in {where}: {' '.join(str(e).split())[:200]}") from None
 
 
+def read_utf8(path: Path, what: str = "") -> str:
+    """A file's text, or a one-line ConfigError when it cannot be read or is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what}{path} is not UTF-8 text (byte {e.start}): fix or replace the file") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {what}{path}: {e.strerror}") from None
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON run (or sweep) config into a plain dict (sections as nested mappings)."""
     p = Path(path)
@@ -434,12 +444,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {p}" + (" (it is a directory)" if p.is_dir() else ""))
     if p.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {p} is {p.stat().st_size} bytes, more than {MAX_CONFIG_BYTES}: not a config")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config file {p} is not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {p}: {e.strerror}") from None
+    text = read_utf8(p, "config file ")
     if p.suffix == ".json":
         try:
             data = json.loads(text)

@@ -78,14 +78,10 @@ def read_jsonl(path: str | Path, torn_tail_ok: bool = False) -> list[dict[str, A
     prompt files, benchmark files, responses, metrics). A line that is not a JSON object is a
     UserError naming the file and line; with `torn_tail_ok` a last line cut short by a killed
     writer (no final newline) is dropped instead."""
+    from aepo.config import read_utf8
+
     p = Path(path)
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{p} is not UTF-8 text (byte {e.start}): fix or replace the file") from None
-    except OSError as e:
-        raise UserError(f"cannot read {p}: {e.strerror}") from None
-    lines = text.split("\n")
+    lines = read_utf8(p).split("\n")
     rows = []
     for i, line in enumerate(lines, start=1):
         if not line.strip():

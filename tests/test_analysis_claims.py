@@ -71,9 +71,8 @@ def test_verdicts_follow_the_thresholds_dict(paper_like):
     assert judge_c1(table, None, {**THRESHOLDS, "collapse_ratio": 0.05}).verdict == FAILS
 
 
-def test_a_start_that_disagrees_makes_the_verdict_depend_on_the_start_and_never_pooled_holds():
-    # issue 20: three starts x 3 seeds; GRPO's entropy collapses from two starts but not from the third
-    from analysis.claims import ACROSS_STARTS
+def grpo_from_three_starts(flat_start: str | None = None):
+    """GRPO runs, 3 seeds from each of three starts; from `flat_start` its entropy never falls."""
     from analysis.synthetic import synthetic_run
 
     runs = []
@@ -81,11 +80,18 @@ def test_a_start_that_disagrees_makes_the_verdict_depend_on_the_start_and_never_
         for seed in range(3):
             r = synthetic_run("grpo", seed + 10 * len(runs), steps=30)
             r.run_id, r.config["model"] = f"grpo__st{start}__s{seed}", {"name_or_path": start}
-            if start == "tiny-b3":  # this start's GRPO holds its entropy: no collapse
+            if start == flat_start:
                 for m in r.metrics:
                     m["actor/entropy"] = 0.8
             runs.append(r)
-    claims, table = verdicts(runs)
+    return runs
+
+
+def test_a_start_that_disagrees_makes_the_verdict_depend_on_the_start_and_never_pooled_holds():
+    # issue 20: three starts x 3 seeds; GRPO's entropy collapses from two starts but not from the third
+    from analysis.claims import ACROSS_STARTS
+
+    claims, table = verdicts(grpo_from_three_starts(flat_start="tiny-b3"))
     c1 = claims["C1"]
     assert table["start"].nunique() == 3 and table["condition"].nunique() == 1  # one condition, three starts
     assert c1.per_start == {"tiny": HOLDS, "tiny-b2": HOLDS, "tiny-b3": FAILS}
@@ -95,16 +101,9 @@ def test_a_start_that_disagrees_makes_the_verdict_depend_on_the_start_and_never_
 
 
 def test_starts_that_agree_keep_the_pooled_verdict_with_a_hierarchical_interval():
-    from analysis.synthetic import synthetic_run
     from analysis.stats import bootstrap_ci
 
-    runs = []
-    for start in ("tiny", "tiny-b2", "tiny-b3"):
-        for seed in range(3):
-            r = synthetic_run("grpo", seed + 10 * len(runs), steps=30)
-            r.run_id, r.config["model"] = f"grpo__st{start}__s{seed}", {"name_or_path": start}
-            runs.append(r)
-    claims, table = verdicts(runs)
+    claims, table = verdicts(grpo_from_three_starts())
     assert claims["C1"].verdict == HOLDS and set(claims["C1"].per_start.values()) == {HOLDS}
     flat = bootstrap_ci(table["h_ratio"])
     nested = bootstrap_ci(table["h_ratio"], groups=table["start"])

@@ -23,7 +23,7 @@ pytest.importorskip("psycopg", reason="the postgres extra is not installed (pip 
 from aepo.sweep.scheduler import open_study  # noqa: E402
 from aepo.sweep.spec import load_sweep  # noqa: E402
 from pgserver import PgServer, available  # noqa: E402
-from test_sweep_runs import AEPO, steps_of, sweep_file, wait_for  # noqa: E402
+from test_sweep_runs import AEPO, status, steps_of, sweep_file, wait_for  # noqa: E402
 
 if available():
     pytest.skip(available(), allow_module_level=True)
@@ -74,12 +74,6 @@ def test_two_workers_on_one_postgres_storage_and_one_out_run_every_point_once(tm
 def test_a_killed_worker_is_taken_over_from_its_checkpoint_and_the_storage_agrees(tmp_path, server, tiny_model_dir):
     cfg, out, url = sweep_file(tmp_path, steps=10, save_every=3), tmp_path / "sw", server.database("kill")
     runs = out / "runs"
-
-    def status(d: Path):
-        try:
-            return json.loads((d / "result.json").read_text())["status"]
-        except (OSError, ValueError, KeyError):
-            return None
 
     def midway() -> bool:
         return any(status(d) is None and (d / "metrics.jsonl").exists() and len(steps_of(d)) >= 4

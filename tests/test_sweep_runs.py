@@ -116,15 +116,17 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
+def status(d: Path):
+    """A run directory's result status, None while it has no (complete) result.json."""
+    try:
+        return json.loads((d / "result.json").read_text())["status"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def test_killed_sweep_resumes_without_running_any_point_twice(tmp_path, tiny_model_dir):
     cfg, out = sweep_file(tmp_path, steps=10, save_every=3), tmp_path / "sw"
     runs = out / "runs"
-
-    def status(d: Path):
-        try:
-            return json.loads((d / "result.json").read_text())["status"]
-        except (OSError, ValueError, KeyError):
-            return None
 
     def one_done_one_checkpointed() -> bool:
         dirs = [d for d in runs.glob("*") if d.is_dir()] if runs.exists() else []
