@@ -78,8 +78,8 @@ def seeds_note(curves: list[Curve]) -> str:
     if not ns:
         return ""
     count = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
-    band = "95% bootstrap bands over seeds" if ns[-1] > 1 else "single seed, no bands"
-    return f"mean of {count} seed(s) per curve; {band}"
+    band = "95% bootstrap bands over seeds (and starts)" if ns[-1] > 1 else "single seed, no bands"
+    return f"mean of {count} run(s) per curve; {band}"
 
 
 def target_panels(steps: pd.DataFrame, value: str, references: tuple[str, ...], targeted: tuple[str, ...],

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.scores import MEASURES, available_keys, table_score_label
-from analysis.stats import bootstrap_ci, fit_quadratic, quadratic_peak
+from analysis.stats import bootstrap_ci, fit_quadratic, quadratic_peak, starts_of
 from paper_figs import style
 
 NAME = "fig_entropy_vs_accuracy"
@@ -39,9 +39,9 @@ def score_grid(table: pd.DataFrame, source: str | None = None) -> list[list[str]
     return rows
 
 
-def _ci_point(ax, x: np.ndarray, y: np.ndarray, color, marker: str, label: str | None) -> None:
-    px, xlo, xhi = bootstrap_ci(x)
-    py, ylo, yhi = bootstrap_ci(y)
+def _ci_point(ax, x: np.ndarray, y: np.ndarray, color, marker: str, label: str | None, groups=None) -> None:
+    px, xlo, xhi = bootstrap_ci(x, groups=groups)
+    py, ylo, yhi = bootstrap_ci(y, groups=groups)
     xerr = None if math.isnan(xlo) else [[px - xlo], [xhi - px]]
     yerr = None if math.isnan(ylo) else [[py - ylo], [yhi - py]]
     ax.errorbar(px, py, xerr=xerr, yerr=yerr, color=color, marker=marker, markersize=5, capsize=2,
@@ -66,7 +66,7 @@ def draw_panel(ax, table: pd.DataFrame, key: str) -> dict:
         g = table[(table["method"] == m) & table[key].notna()]
         if not g.empty:
             _ci_point(ax, g["h_achieved"].to_numpy(), g[key].to_numpy() * 100, style.method_color(m),
-                      MARKERS.get(m, "x"), f"{style.method_label(m)} (reference)")
+                      MARKERS.get(m, "x"), f"{style.method_label(m)} (reference)", starts_of(g))
     if not len(ax.collections) and not ax.lines:
         style.empty_panel(ax, "no scores")
     return {**vertex, "note": "; ".join(notes) or "no AEPO runs"}
@@ -80,7 +80,7 @@ def draw_variant(ax, aepo: pd.DataFrame, key: str, variant: str, marker: str, li
         color = style.condition_color("aepo", t, targets)
         ax.scatter(g["h_achieved"], g[key] * 100, color=color, s=9, alpha=0.45, linewidths=0, zorder=2)
         _ci_point(ax, g["h_achieved"].to_numpy(), g[key].to_numpy() * 100, color, marker,
-                  style.display_label("aepo", t, variant))
+                  style.display_label("aepo", t, variant), starts_of(g))
     x, y = aepo["h_achieved"].to_numpy(dtype=float), aepo[key].to_numpy(dtype=float) * 100
     coef = fit_quadratic(x, y) if len(targets) >= 3 else (np.nan, np.nan, np.nan)
     vertex = quadratic_peak(coef, (x.min(), x.max()) if x.size else (np.nan, np.nan))
@@ -131,6 +131,8 @@ def plot(table: pd.DataFrame, source: str | None = None):
         aepo = table[table["method"] == "aepo"]
         n = aepo.groupby("condition")["run_id"].count() if "condition" in aepo else aepo.groupby("entropy_target")["run_id"].count()
         seeds = f"{n.min()}" if len(n) and n.min() == n.max() else f"{n.min()}-{n.max()}" if len(n) else "0"
-        fig.suptitle(f"Accuracy against achieved entropy ({seeds} seed(s) per AEPO condition; "
-                     "bars: 95% bootstrap CIs over seeds)")
+        starts = aepo["start"].nunique() if "start" in aepo else 1
+        over = f"{starts} starts x seeds" if starts > 1 else "seeds"
+        fig.suptitle(f"Accuracy against achieved entropy ({seeds} run(s) per AEPO condition; "
+                     f"bars: 95% bootstrap CIs over {over})")
     return fig, axes

@@ -60,8 +60,13 @@ def data_summary(all_frames: Frames, fin: Frames, score: str | None, source: str
     lines.append(f"- Runs: {len(runs)}, of which {len(fin.runs)} finished and analysed"
                  + (f"; excluded: {', '.join(f'{r.run_id} ({r.excluded or r.status})' for r in excluded.itertuples())}."
                     if len(excluded) else "."))
-    per = fin.runs.groupby("condition")["seed"].nunique()
-    lines.append("- Seeds per condition: " + ", ".join(f"{c} {n}" for c, n in per.items()) + ".")
+    per = fin.runs.groupby("condition").agg(runs=("run_id", "count"), starts=("start", "nunique"),
+                                            seeds=("seed", "nunique"))
+    if (per["starts"] > 1).any():
+        lines.append("- Runs per condition (starts x seeds): " + ", ".join(
+            f"{c} {r.runs} ({r.starts} x {r.seeds})" for c, r in per.iterrows()) + ".")
+    else:
+        lines.append("- Seeds per condition: " + ", ".join(f"{c} {r.seeds}" for c, r in per.iterrows()) + ".")
     budgets = sorted(fin.runs["steps"].unique())
     lines.append(f"- Training budget: {', '.join(map(str, budgets))} steps per run.")
     if score:
