@@ -55,8 +55,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("clip_higher", "Clip-Higher", "extra", "clip_higher", verl_clip_high=True),  # DAPO
     Method("clip_cov", "Clip-Cov", "extra", "clip_cov", verl_loss_mode="clip_cov"),  # Cui et al. 2025
     Method("kl_cov", "KL-Cov", "extra", "kl_cov", verl_loss_mode="kl_cov"),  # Cui et al. 2025
-    Method("entrocraft", "Entrocraft", "extra", "grpo", backends=(EMBEDDED,), controller="deadband",
-           advantages="entrocraft"),
+    Method("entrocraft", "Entrocraft", "extra", "grpo", controller="deadband", advantages="entrocraft"),
     Method("entropic", "EntroPIC", "extra", "entropic", backends=(EMBEDDED,), controller="entropic"),
 )}
 

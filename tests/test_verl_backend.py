@@ -313,6 +313,20 @@ def test_entropy_adv_shapes_the_advantages_with_the_old_pass_entropy(monkeypatch
     assert ENTROPY_COLUMN not in t.seen["batch"].batch.keys()  # not shipped to the workers
 
 
+def test_entrocraft_on_verl_rewrites_the_advantages_by_its_deadband_and_feeds_the_controller(monkeypatch):
+    algo = AlgoConfig(method="entrocraft", entropy_target=3.0)  # far above: the deadband says -1 (wrong answers)
+    t = fake_trainer(algo, monkeypatch)
+    main = main_batch()
+    t._compute_old_log_prob(main)  # stubbed: entropy 0.3 -> below the band
+    t._update_actor(main)  # step 1: before any measurement the decision is 0 (GRPO)
+    assert torch.equal(t.seen["batch"].batch["advantages"], main_batch().batch["advantages"])
+    out = t._update_actor(main_batch())  # step 2: below the band -> NSR, A = R - 1 on every token
+    mask = t.seen["batch"].batch["response_mask"]
+    want = (torch.tensor(MAIN_R, dtype=torch.float) - 1.0)[:, None] * mask
+    assert torch.equal(t.seen["batch"].batch["advantages"], want)
+    assert out.meta_info["metrics"]["controller/advantage_sign"] == -1.0
+
+
 # ---- per-row temperature -------------------------------------------------------------------------
 def test_the_temperature_groups_go_out_in_the_same_rollout_call_and_validation_is_untouched():
     calls = []
@@ -473,7 +487,7 @@ def test_configs_verl_cannot_run_are_refused_before_launch(tmp_path, sets, messa
 
 
 def test_embedded_only_methods_are_refused_by_the_verl_backend(tmp_path):
-    for method in ("entrocraft", "entropic", "entropy_adaptive"):
+    for method in ("entropic", "entropy_adaptive"):
         res = CliRunner().invoke(app, ["train", "--method", method, "--backend", "verl", "--dry-run",
                                        "--out", str(tmp_path / "r"), "--wandb", "off"])
         assert res.exit_code == 2 and "use --backend embedded" in res.output

@@ -32,7 +32,7 @@ from verl.trainer.main_ppo_v0 import BaseTaskRunner
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_response_mask
 
 from aepo.config import AlgoConfig
-from aepo.core.advantages import entropy_shaped_advantages
+from aepo.core.advantages import entropy_shaped_advantages, sign_filtered_advantages
 from aepo.core.assembly import assemble_aepo_batch, loss_denominators, step_budget
 from aepo.core.controller import build_controller
 from aepo.core.entropy import batch_entropy, masked_mean
@@ -113,7 +113,14 @@ class AepoRayTrainer(RayPPOTrainer):
             metrics["actor/entropy_adv_bonus"] = masked_mean(shaped - batch.batch["advantages"], mask).item()
             batch.batch["advantages"] = shaped
             batch.pop(batch_keys=[ENTROPY_COLUMN])  # not shipped to the workers
-        if self.spec.extra_samples and self.main_entropy is not None:
+        if self.spec.advantages == "entrocraft":  # the deadband's sign picks the samples (aepo/core/advantages.py)
+            self.step_decision = self.controller.decision
+            mask = batch.batch["response_mask"]
+            rewards = sequence_values(batch.batch["token_level_rewards"], mask)  # (B,) binary
+            adv = sign_filtered_advantages(rewards, sequence_advantages(batch.batch["advantages"], mask),
+                                           self.step_decision.advantage_sign)
+            batch.batch["advantages"] = adv[:, None].to(mask.dtype) * mask
+        if self.spec.has_target and self.main_entropy is not None:
             metrics.update(self._controller_step())
         if self.main_entropy is not None:
             metrics["actor/entropy"] = self.main_entropy
