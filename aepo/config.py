@@ -25,6 +25,7 @@ from aepo.methods import METHODS
 CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
 REINFORCE_NORMS = ("all_samples", "kept")
+LOWERINGS = ("none", "positive_only")
 SCHEDULES = ("constant", "linear", "cosine", "piecewise")  # aepo/schedule.py
 EXTRA_LAYOUTS = ("additional", "in_place")
 LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
@@ -127,6 +128,11 @@ class AlgoConfig:
                          "anti-windup | bang_bang: the paper's switch T_high/T_low at full strength (use it "
                          "to reproduce the paper) | pi: proportional-integral control within the paper's "
                          "budget. Laws: aepo/core/controller.py.")
+    lowering: str = _f("none", "A second lever for lowering entropy (issue 17.4; not in the paper). none: "
+                       "only the T_low samples | positive_only: on every step the controller lowers "
+                       "(T = T_low), the main batch keeps its right answers only, A = R (Entrocraft's RAFT++ "
+                       "filter above its band; right answers sharpen the policy). AEPO controllers "
+                       "bang_bang, pi, pi_alpha.")
     pi_kp: float = _f(2.0, "PI controller: proportional gain k_p (per nat of error).")
     pi_ki: float = _f(0.05, "PI controller: integral gain k_i (per nat of error per step).")
     alpha_kp: float = _f(20.0, "pi_alpha controller: proportional gain k_p (multiples of alpha per nat of "
@@ -261,6 +267,9 @@ class RunConfig:
             (a.entropy_coef >= 0, f"entropy_coef must be >= 0, got {a.entropy_coef}"),
             (a.adv_beta >= 0 and a.adv_kappa > 1, f"Entropy-Adv needs beta >= 0 and kappa > 1 (kappa <= 1 can "
              f"flip an advantage's sign), got beta {a.adv_beta}, kappa {a.adv_kappa}"),
+            (a.lowering in LOWERINGS, f"unknown lowering '{a.lowering}' (choose from {', '.join(LOWERINGS)})"),
+            (a.lowering == "none" or a.method not in METHODS or METHODS[a.method].controller == "algo",
+             f"lowering={a.lowering} needs an AEPO controller (method aepo), not method '{a.method}'"),
             (a.reinforce_norm in REINFORCE_NORMS,
              f"unknown reinforce_norm '{a.reinforce_norm}' (choose from {', '.join(REINFORCE_NORMS)})"),
             (o.dual_clip_c is None or o.dual_clip_c > 1, f"dual_clip_c must be > 1 (or null: off), got {o.dual_clip_c}"),

@@ -39,7 +39,8 @@ GLOSSARY: dict[str, str] = {
                             "`saturation_steps`) of at least 1 - 1/e, which N steps in a row reach.",
     "controller/entropy_coef": "entropy_adaptive: the entropy-bonus coefficient applied this step.",
     "controller/advantage_sign": "entrocraft: +1 when this step's update kept only positive-advantage samples "
-                                 "(entropy above the band), -1 only negative ones (below it); absent inside it.",
+                                 "(entropy above the band), -1 only negative ones (below it); absent inside it. "
+                                 "AEPO with algo.lowering=positive_only: +1 on lowering steps.",
     "controller/entropic_u": "entropic: the PI output u in [-1, 1] applied to high-probability tokens this step.",
     "controller/extra_score/mean": "Mean reward of the temperature-adjusted samples.",
     "controller/num_kept_samples": "Extra samples passing the filter (right answers of mixed groups).",

@@ -52,7 +52,7 @@ ENTROPY_KEY = "actor/entropy"
 NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
                 "algo.entropy_target", "algo.method", "model.name_or_path")  # the start is its own level
 # short tags of the sweep axes (aepo.sweep.spec.AXES), for variant labels
-TAGS = {"recipe": "lab", "algo.target_schedule": "ts", "algo.target_end": "te", "algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c",
+TAGS = {"recipe": "lab", "algo.target_schedule": "ts", "algo.target_end": "te", "algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c", "algo.lowering": "lw",
         "algo.reinforce_norm": "rn",
         "algo.extra_prompt_fraction": "f", "optim.lr": "lr", "rollout.group_size": "G"}
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
@@ -230,7 +230,8 @@ def recipe_of(start: str) -> str:
 def variants(runs: list[Run], methods: list[str]) -> list[str]:
     """Each run's variant: the settings (not target, not seed) that differ between runs of its
     method, the start's recipe among them (builds of one recipe are one level, `start`; starts of
-    different recipes, say tiny and tiny-weak, are different conditions)."""
+    different recipes, say tiny and tiny-weak, are different conditions). A setting a run leaves
+    unset (None, e.g. the end of a schedule it does not have) is left out of its label."""
     settings = [{**flat_settings(r.config), "recipe": recipe_of(start_of(r.config))} for r in runs]
     varying: dict[str, list[str]] = {}
     for m in set(methods):
@@ -239,7 +240,7 @@ def variants(runs: list[Run], methods: list[str]) -> list[str]:
         varying[m] = [k for k in keys if len({repr(s.get(k)) for s in rows}) > 1]
     out = []
     for s, m in zip(settings, methods):
-        parts = [f"{TAGS.get(k, k.split('.')[-1])}={_fmt(s.get(k))}" for k in varying[m]]
+        parts = [f"{TAGS.get(k, k.split('.')[-1])}={_fmt(s[k])}" for k in varying[m] if s.get(k) is not None]
         out.append(" ".join(parts))
     return out
 
@@ -341,13 +342,16 @@ def eval_rows(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def load(sweep_dir: str | Path | None = None, run_dirs: Iterable[str | Path] = (),
+def load(sweep_dirs: str | Path | Iterable[str | Path] | None = None, run_dirs: Iterable[str | Path] = (),
          wandb_path: str | None = None) -> Frames:
-    """Frames from any mix of sources. The same run given twice (one source) counts once; two
+    """Frames from any mix of sources (one sweep directory or several). The same run given twice
+    (one source) counts once; two
     runs that share an id but come from different places (two sweeps with one grid, say) are both
     kept, each id prefixed with the folder above its runs/ (or its own parent)."""
     runs: list[Run] = []
-    if sweep_dir is not None:
+    if isinstance(sweep_dirs, (str, Path)):
+        sweep_dirs = [sweep_dirs]
+    for sweep_dir in sweep_dirs or ():
         runs += read_sweep(sweep_dir)
     runs += [read_run_dir(d) for d in run_dirs]
     if wandb_path:

@@ -59,7 +59,7 @@ def plot(steps: pd.DataFrame):
                 if TARGET in rows:
                     target = rows[rows["condition"] == cond].groupby("step")[TARGET].mean()
                     ax.plot(target.index, target.to_numpy(), **{**style.TARGET_LINE, "color": color})
-            ax.set_title(f"{METHOD_NAMES.get(m, m)} {v}".strip())
+            ax.set_title(f"{METHOD_NAMES.get(m, m)}\n{v}".strip(), fontsize=8)
             ax.legend(fontsize=6, loc="upper right")
         for ax in axes.flat[len(cells):]:
             ax.set_visible(False)

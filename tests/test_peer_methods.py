@@ -123,3 +123,54 @@ def test_entropic_pi_sharpens_above_the_target_spreads_below_and_integrates_with
     assert d.entropic_u == 1.0
     fresh = EntroPICController(EntroPICConfig(constant(0.5)))
     assert fresh.update(0.2).entropic_u == pytest.approx(-0.3) and fresh.decision.raising
+
+
+# ---- AEPO's second lowering lever (issue 17.4) --------------------------------------------------------
+def test_positive_only_lowering_keeps_right_answers_on_the_steps_the_law_lowers_and_nowhere_else():
+    from aepo.config import AlgoConfig
+    from aepo.core.controller import BangBangController, PositiveOnlyWhenLowering, build_controller
+    from aepo.methods import METHODS
+
+    algo = AlgoConfig(controller="bang_bang", entropy_target=0.5, lowering="positive_only")
+    c = build_controller(METHODS["aepo"], algo, steps=10)
+    assert isinstance(c, PositiveOnlyWhenLowering) and isinstance(c.law, BangBangController)
+    assert c.decision.raising and c.decision.advantage_sign == 0  # before any measurement: raise, every sample
+    decisions = [c.update(h) for h in (0.7, 0.4, 0.5, 0.49)]
+    assert [d.advantage_sign for d in decisions] == [1, 0, 1, 0]  # H >= H*: T_low and right answers only
+    assert [d.temperature for d in decisions] == [0.8, 1.5, 0.8, 1.5]  # the law's own decisions are kept
+    assert decisions[0].metrics()["controller/advantage_sign"] == 1.0
+    # the main batch's advantages on a lowering step: R, not GRPO's normalised R - mean
+    rewards, grpo = torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([0.87, -0.87, 0.87, -0.87])
+    assert sign_filtered_advantages(rewards, grpo, decisions[0].advantage_sign).tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert sign_filtered_advantages(rewards, grpo, decisions[1].advantage_sign).tolist() == pytest.approx(grpo.tolist())
+    # resume: the law's state is the whole state, and the decision in force comes back marked
+    other = build_controller(METHODS["aepo"], algo, steps=10)
+    other.load_state_dict(c.state_dict())
+    assert other.decision == c.decision
+    c.update(0.9)
+    other.update(0.9)
+    assert other.decision == c.decision and other.decision.advantage_sign == 1
+
+
+def test_the_lowering_lever_is_refused_for_a_method_without_an_aepo_controller():
+    from aepo.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError, match="lowering=positive_only needs an AEPO controller"):
+        RunConfig().with_overrides({"algo.method": "grpo", "algo.lowering": "positive_only"}).validate()
+    with pytest.raises(ConfigError, match="unknown lowering 'sometimes'"):
+        RunConfig().with_overrides({"algo.lowering": "sometimes"}).validate()
+
+
+def test_an_embedded_run_with_the_lowering_lever_filters_exactly_on_its_lowering_steps(tmp_path):
+    from aepo.config import RunConfig
+    from aepo.embedded.trainer import train
+    from aepo.rundir import read_jsonl
+
+    cfg = RunConfig(out=str(tmp_path), steps=6, seed=0, wandb="off", eval_every=0, threads=1).with_overrides(
+        {"algo.controller": "bang_bang", "algo.entropy_target": 0.9, "algo.lowering": "positive_only",
+         "rollout.prompts_per_step": 4})
+    train(cfg, log=lambda *a: None)
+    rows = list(read_jsonl(tmp_path / "metrics.jsonl"))
+    lowering = [r["controller/raising"] == 0.0 for r in rows]  # each row logs the decision its step ran under
+    assert any(lowering) and not lowering[0]  # raise before any measurement; then ~1.1 nats sit above 0.9
+    assert [r.get("controller/advantage_sign", 0.0) for r in rows] == [1.0 if low else 0.0 for low in lowering]

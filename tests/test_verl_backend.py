@@ -579,3 +579,25 @@ def test_a_few_aepo_steps_on_the_tiny_model_through_verl(tmp_path):
     assert any(r.get("controller/num_kept_samples", 0) > 0 for r in rows_)
     assert (out / "checkpoints" / "global_step_2" / "aepo_controller.json").is_file()
     assert res.exit_code == 0
+
+
+def test_verls_aepo_keeps_only_right_main_answers_on_a_positive_only_lowering_step(monkeypatch):
+    """Issue 17.4 on verl: a lowering decision marked +1 gives the main rows A = R (unnormalised), as the
+    embedded trainer's sign_filtered_advantages does; the extra rows are spliced as on any step."""
+    from aepo.core.controller import Decision
+
+    algo = AlgoConfig(method="aepo", mode="add", alpha=1.0, extra_layout="additional", lowering="positive_only")
+    t = fake_trainer(algo, monkeypatch)
+    t.step_decision = Decision(target=0.5, temperature=0.8, raising=False, strength=1.0, advantage_sign=1)
+    t.extra_output = rows(B_X_PROMPTS * G, 100, EXTRA_R, B_X_PROMPTS)
+    t.main_entropy = 0.9
+    t._update_actor(main_batch())
+    out = t.seen["batch"]
+    ids, adv, mask = out.batch["responses"][:, 0], out.batch["advantages"], out.batch["response_mask"]
+    main = ids < 100
+    assert main.sum().item() == len(MAIN_R)
+    per_row = ((adv * mask).sum(-1) / mask.sum(-1))[main]  # one scalar per response
+    right = torch.tensor([MAIN_R[i] for i in ids[main].tolist()], dtype=torch.bool)
+    assert per_row[~right].abs().max().item() == 0.0  # wrong answers: A = 0, not GRPO's negative advantage
+    # right answers: A = R = 1, times add mode's one row-share factor (B_m + B_x) / B_m on verl's mean
+    assert per_row[right].tolist() == pytest.approx([(len(MAIN_R) + len(EXTRA_R)) / len(MAIN_R)] * int(right.sum()))

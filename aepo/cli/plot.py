@@ -10,7 +10,8 @@ import typer
 from aepo.cli.common import fail, one_line_errors
 
 def plot_command(
-    sweep_dir: Annotated[Optional[Path], typer.Argument(metavar="SWEEP_DIR", help="Sweep directory (its runs/ are read).")] = None,
+    sweep_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="SWEEP_DIR...", help="Sweep directories "
+                                                               "(their runs/ are read); several are one study.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory: report.md, claims.json, "
                                                 "figures/*.png|pdf, tables/*.md|tex.")] = None,
     runs: Annotated[Optional[list[Path]], typer.Option("--runs", help="A run directory; repeat for "
@@ -22,21 +23,22 @@ def plot_command(
     states each paper claim C1-C7 with its measured evidence and verdict."""
     if out is None:
         fail("--out is required")
-    if sweep_dir is None and not runs and not from_wandb:
+    if not sweep_dirs and not runs and not from_wandb:
         fail("give a SWEEP_DIR, --runs RUN_DIR or --from-wandb ENTITY/PROJECT(/GROUP)")
-    if sweep_dir is not None and not sweep_dir.is_dir():
-        fail(f"no sweep directory {sweep_dir}")
+    for sweep_dir in sweep_dirs or ():
+        if not sweep_dir.is_dir():
+            fail(f"no sweep directory {sweep_dir}")
 
     from aepo.rundir import make_dir
     from analysis.load import load
     from paper_figs.report import make_report
 
-    sources = [s for s in (str(sweep_dir) if sweep_dir else None,
+    sources = [s for s in (" + ".join(map(str, sweep_dirs)) if sweep_dirs else None,
                            f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'}" if runs else None,
                            f"W&B {from_wandb}" if from_wandb else None) if s]
     with one_line_errors("aepo plot"):
         make_dir(out)
-        frames = load(sweep_dir, runs or (), from_wandb)
+        frames = load(sweep_dirs or (), runs or (), from_wandb)
         written = make_report(frames, out, " + ".join(sources))
     n_fig, n_tab = len(written["figures"]), len(written["tables"])
     typer.echo(f"wrote {n_fig} figure files, {n_tab} table files and {out / 'report.md'}")

@@ -10,7 +10,7 @@ AlgoConfig; its parameters are a small config object per controller. The target 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from aepo.schedule import Schedule
@@ -30,7 +30,9 @@ class Decision:
     strength: float = 1.0
     saturated: bool = False  # the controller has sat at a bound for `saturation_steps` steps
     entropy_coef: float | None = None  # entropy_adaptive: the bonus coefficient to apply; None: the config's
-    advantage_sign: int = 0  # entrocraft: +1 right answers only, -1 wrong answers only, 0 GRPO (advantages.py)
+    # +1 right answers only, -1 wrong answers only, 0 GRPO (advantages.py): entrocraft, and AEPO's
+    # lowering=positive_only on its lowering steps
+    advantage_sign: int = 0
     entropic_u: float = 0.0  # entropic: the PI output in [-1, 1] that reweights high-probability tokens
 
     def metrics(self) -> dict[str, float]:
@@ -236,6 +238,36 @@ class PIAlphaController:
         self.decision = Decision(**state["decision"])
 
 
+class PositiveOnlyWhenLowering:
+    """A second lowering lever around an AEPO law (issue 17.4; not in the paper): on every step the
+    law lowers entropy (T = T_low) the main batch keeps its right answers only,
+
+        A_i = R_i  (advantage_sign = +1, aepo.core.advantages.sign_filtered_advantages)
+
+    Entrocraft's filter above its band (arXiv 2604.26326): reinforcing right answers alone
+    sharpens the policy, while GRPO's negative advantages on wrong answers push probability mass
+    out onto other tokens. Raising steps are untouched. The law's state is the whole state."""
+
+    def __init__(self, law: Controller):
+        self.law = law
+        self.decision = self._mark(law.decision)
+
+    @staticmethod
+    def _mark(d: Decision) -> Decision:
+        return d if d.raising else replace(d, advantage_sign=1)
+
+    def update(self, measured_entropy: float) -> Decision:
+        self.decision = self._mark(self.law.update(measured_entropy))
+        return self.decision
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.law.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.law.load_state_dict(state)
+        self.decision = self._mark(self.law.decision)
+
+
 # ---- a loss term's coefficient -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AdaptiveCoefConfig:
@@ -389,12 +421,14 @@ def build_controller(method, algo, steps: int) -> Controller:
     if method.controller == "entropic":
         return EntroPICController(EntroPICConfig(t, a.entropic_kp, a.entropic_ki))
     if a.controller == "bang_bang":
-        return BangBangController(BangBangConfig(t, a.t_high, a.t_low))
-    if a.controller == "pi":
-        return PIAlphaController(PIAlphaConfig(t, a.t_high, a.t_low, k_p=a.pi_kp, k_i=a.pi_ki, s_up=1.0,
-                                               s_down=1.0, saturation_steps=a.saturation_steps))
-    if a.controller == "pi_alpha":
-        return PIAlphaController(PIAlphaConfig(t, a.t_high, a.t_low, k_p=a.alpha_kp, k_i=a.alpha_ki,
-                                               s_up=a.alpha_max_scale, s_down=a.alpha_max_scale_lowering,
-                                               saturation_steps=a.saturation_steps))
-    raise ValueError(f"unknown controller '{a.controller}'")
+        law: Controller = BangBangController(BangBangConfig(t, a.t_high, a.t_low))
+    elif a.controller == "pi":
+        law = PIAlphaController(PIAlphaConfig(t, a.t_high, a.t_low, k_p=a.pi_kp, k_i=a.pi_ki, s_up=1.0,
+                                              s_down=1.0, saturation_steps=a.saturation_steps))
+    elif a.controller == "pi_alpha":
+        law = PIAlphaController(PIAlphaConfig(t, a.t_high, a.t_low, k_p=a.alpha_kp, k_i=a.alpha_ki,
+                                              s_up=a.alpha_max_scale, s_down=a.alpha_max_scale_lowering,
+                                              saturation_steps=a.saturation_steps))
+    else:
+        raise ValueError(f"unknown controller '{a.controller}'")
+    return PositiveOnlyWhenLowering(law) if getattr(a, "lowering", "none") == "positive_only" else law

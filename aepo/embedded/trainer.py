@@ -187,8 +187,8 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             t_reward = time.time()
             b_m = len(main_p) * G
             main_adv = grpo_advantages(rewards[:b_m], G)
-            if spec.advantages == "entrocraft":  # the deadband's sign picks the samples (aepo/core/advantages.py)
-                main_adv = sign_filtered_advantages(rewards[:b_m], main_adv, decision.advantage_sign)
+            # entrocraft's deadband, or AEPO's positive_only lowering, picks the samples by sign (0: GRPO's)
+            main_adv = sign_filtered_advantages(rewards[:b_m], main_adv, decision.advantage_sign)
             # the controller's strength scales the regularization budget (bang-bang: always 1);
             # and the decision sets what its method's loss reads (entropy_adaptive's coefficient, ...)
             budget = step_budget(decision, cfg.algo.alpha, b_m)

@@ -41,6 +41,7 @@ AXES: dict[str, tuple[str, str]] = {
     "mode": ("algo.mode", "m"),
     "reinforce_norm": ("algo.reinforce_norm", "rn"),
     "controller": ("algo.controller", "c"),
+    "lowering": ("algo.lowering", "lw"),
     "extra_prompt_fraction": ("algo.extra_prompt_fraction", "f"),
     "lr": ("optim.lr", "lr"),
     "group_size": ("rollout.group_size", "G"),

@@ -148,6 +148,8 @@ class AepoRayTrainer(RayPPOTrainer):
         b_m, b_x = len(batch), len(extra)
         extra_rewards = sequence_values(extra.batch["rm_scores"], extra.batch["response_mask"])  # (B_x,)
         main_adv = sequence_advantages(batch.batch["advantages"], batch.batch["response_mask"])  # (B_m,)
+        main_rewards = sequence_values(batch.batch["token_level_rewards"], batch.batch["response_mask"])
+        main_adv = sign_filtered_advantages(main_rewards, main_adv, d.advantage_sign)  # lowering=positive_only
         budget = step_budget(d, a.alpha, b_m)  # the embedded trainer's K_max and alpha_eff
         splice = assemble_aepo_batch(main_adv, extra_rewards, n, a.mode, budget.k_max, d.raising,
                                      self.spec.keep_negatives, a.halve_when_lowering)
