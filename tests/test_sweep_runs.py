@@ -176,3 +176,20 @@ def test_two_concurrent_workers_on_one_sqlite_storage_never_run_the_same_point(t
         assert steps_of(Path(r.config.out)) == [1, 2, 3, 4]
     states = trials_by_run(out, cfg)
     assert all(s.count("COMPLETE") == 1 and "FAIL" not in s for s in states.values()), states
+
+
+def test_the_wandb_option_reaches_every_run_of_a_sweep_with_several_workers(tmp_path, tiny_model_dir):
+    """Workers reload the sweep file; `--wandb off` must reach them (it was lost with --workers 2, so
+    a file's W&B mode, default auto, started W&B in every run)."""
+    spec = yaml.safe_load(sweep_file(tmp_path, steps=1).read_text())
+    del spec["base"]["wandb"]  # the file leaves it at its default, auto
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "sw"
+    proc = subprocess.run([*AEPO, "sweep", "entropy-targets", "--config", str(tmp_path / "sweep.yaml"), "--out",
+                           str(out), "--workers", "2", "--wandb", "off"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 3
+    for d in runs:
+        assert json.loads((d / "config.json").read_text())["config"]["wandb"] == "off", d.name
+        assert not (d / "wandb").exists(), d.name

@@ -46,7 +46,8 @@ def entropy_targets(
     if workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
     with one_line_errors("aepo sweep"):
-        sweep = load_sweep(config, out).with_overrides({"wandb": wandb} if wandb else {})
+        overrides = {"wandb": wandb} if wandb else {}  # workers reload the sweep file: they get these too
+        sweep = load_sweep(config, out).with_overrides(overrides)
         if dry_run:
             typer.echo(run_table(sweep))
             verl_runs = [r for r in sweep.runs if r.config.backend == "verl"]
@@ -60,7 +61,7 @@ def entropy_targets(
 
         try:
             df = run_sweep(sweep, config, out, storage=storage, workers=workers, retry_failed=retry_failed,
-                           log=lambda m: typer.echo(m, err=True))
+                           overrides=overrides, log=lambda m: typer.echo(m, err=True))
         except KeyboardInterrupt:
             typer.echo("interrupted: run the same command again to resume the sweep", err=True)
             raise typer.Exit(130)
