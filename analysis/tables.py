@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.load import ABLATIONS, AEPO_FAMILY, METHOD_NAMES, METHOD_ORDER, TARGETED
+from analysis.load import ABLATIONS, AEPO_FAMILY, METHOD_NAMES, METHOD_ORDER, TARGETED, recipe_of
 from analysis.stats import ci, difference_ci, starts_of
 
 TABLE2_METHODS = ("grpo", "entropy_reg", "entropy_adv", "aepo")
@@ -60,6 +60,15 @@ def conditions(table: pd.DataFrame, methods: Sequence[str]) -> list[tuple[str, f
     return out
 
 
+def grpo_reference(grpo: pd.DataFrame, condition: pd.DataFrame) -> pd.DataFrame:
+    """The GRPO runs a condition is compared with: those from its own lab recipes where GRPO ran
+    from them (a difference across recipes, say tiny against tiny-weak, measures the starts, not
+    the methods); all GRPO runs otherwise."""
+    recipes = set(condition["start"].map(recipe_of))
+    same = grpo[grpo["start"].map(recipe_of).isin(recipes)]
+    return same if not same.empty else grpo
+
+
 def table2(benchmarks: pd.DataFrame, source: str, measure: str, point: str = "final") -> pd.DataFrame:
     """Methods x benchmarks of one score (benchmarks: the tidy benchmarks frame, finished runs)."""
     b = benchmarks[(benchmarks["source"] == source) & (benchmarks["point"] == point)]
@@ -70,15 +79,15 @@ def table2(benchmarks: pd.DataFrame, source: str, measure: str, point: str = "fi
     benches = [c for c in wide.columns if c not in ("run_id", "method", "entropy_target", "variant", "start")]
     wide["average"] = wide[benches].mean(axis=1, skipna=False)
     grpo = wide[wide["method"] == "grpo"]
-    grpo_avg = grpo["average"].to_numpy(dtype=float)
     rows = []
     for m, t, v, g in conditions(wide, TABLE2_METHODS):
         row = {"method": display_label(m, t, v), "seeds": len(g)}
         for c in [*benches, "average"]:
             row[c] = cell(*ci(g, c))
-        row["Δ GRPO (pts)"] = ("–" if m == "grpo" or grpo_avg.size == 0 else
-                               cell(*difference_ci(g["average"], grpo_avg, groups_a=starts_of(g),
-                                                   groups_b=starts_of(grpo)), signed=True))
+        ref = grpo_reference(grpo, g)
+        row["Δ GRPO (pts)"] = ("–" if m == "grpo" or ref.empty else
+                               cell(*difference_ci(g["average"], ref["average"].to_numpy(dtype=float),
+                                                   groups_a=starts_of(g), groups_b=starts_of(ref)), signed=True))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -87,3 +87,22 @@ def test_table2_from_aepo_eval_summaries_averages_the_benchmarks():
     t2 = T.table2(frames(runs).benchmarks, "eval", "greedy")
     assert list(t2.columns) == ["method", "seeds", "gsm8k", "math500", "average", "Δ GRPO (pts)"]
     assert t2.loc[1, "average"] == "60.0 [60.0, 60.0]" and t2.loc[1, "Δ GRPO (pts)"] == "+20.0 [20.0, 20.0]"
+
+
+def test_each_lab_recipes_condition_is_compared_with_grpo_from_the_same_recipe():
+    """A study over two recipes (tiny, tiny-weak) has a GRPO reference per recipe; a difference
+    against the other recipe's GRPO would measure the starts, not the methods."""
+    from analysis.synthetic import synthetic_run
+
+    runs = []
+    for start, grpo_acc, aepo_acc in (("tiny", 0.5, 0.6), ("tiny-weak", 0.1, 0.1)):
+        for method, acc in (("grpo", grpo_acc), ("aepo", aepo_acc)):
+            for s in range(2):
+                r = synthetic_run(method, s, 0.5, steps=4)
+                r.run_id = f"{method}__st{start}__s{s}"
+                r.config["model"] = {"name_or_path": start}
+                r.evals = [{"benchmarks": {"gsm8k": {"accuracy": acc}}, "settings": {"temperature": 0.0}}]
+                runs.append(r)
+    t2 = T.table2(frames(runs).benchmarks, "eval", "greedy").set_index("method")
+    assert t2.loc["AEPO H*=0.50 lab=tiny", "Δ GRPO (pts)"] == "+10.0 [10.0, 10.0]"  # not +30 (pooled GRPO: 30 %)
+    assert t2.loc["AEPO H*=0.50 lab=tiny-weak", "Δ GRPO (pts)"] == "+0.0 [0.0, 0.0]"  # not -20
