@@ -26,6 +26,7 @@ CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
 REINFORCE_NORMS = ("all_samples", "kept")
 LOWERINGS = ("none", "positive_only")
+TARGET_DISTRIBUTIONS = ("temperature", "top_p", "min_p")  # aepo/core/pistar.py
 SCHEDULES = ("constant", "linear", "cosine", "piecewise")  # aepo/schedule.py
 EXTRA_LAYOUTS = ("additional", "in_place")
 LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
@@ -128,6 +129,16 @@ class AlgoConfig:
                          "anti-windup | bang_bang: the paper's switch T_high/T_low at full strength (use it "
                          "to reproduce the paper) | pi: proportional-integral control within the paper's "
                          "budget. Laws: aepo/core/controller.py.")
+    target_distribution: str = _f("temperature", "pi*, where the extra (REINFORCE) samples come from "
+                                  "(aepo/core/pistar.py; paper contribution 3). temperature: pi at T_high / "
+                                  "T_low (the paper) | top_p: raise at T_high within the nucleus top_p_high, "
+                                  "lower at T = 1 within top_p_low | min_p: likewise with min_p_high / "
+                                  "min_p_low. Method aepo, embedded backend.")
+    top_p_high: float = _f(0.95, "target_distribution=top_p: nucleus of the raising (T_high) samples, in (0, 1].")
+    top_p_low: float = _f(0.7, "target_distribution=top_p: nucleus of the lowering (T = 1) samples, in (0, 1).")
+    min_p_high: float = _f(0.05, "target_distribution=min_p: min-p of the raising (T_high) samples, in [0, 1) "
+                           "(min-p paper: 0.05-0.1 at high T).")
+    min_p_low: float = _f(0.3, "target_distribution=min_p: min-p of the lowering (T = 1) samples, in (0, 1).")
     lowering: str = _f("none", "A second lever for lowering entropy (issue 17.4; not in the paper). none: "
                        "only the T_low samples | positive_only: on every step the controller lowers "
                        "(T = T_low), the main batch keeps its right answers only, A = R (Entrocraft's RAFT++ "
@@ -267,6 +278,14 @@ class RunConfig:
             (a.entropy_coef >= 0, f"entropy_coef must be >= 0, got {a.entropy_coef}"),
             (a.adv_beta >= 0 and a.adv_kappa > 1, f"Entropy-Adv needs beta >= 0 and kappa > 1 (kappa <= 1 can "
              f"flip an advantage's sign), got beta {a.adv_beta}, kappa {a.adv_kappa}"),
+            (a.target_distribution in TARGET_DISTRIBUTIONS, f"unknown target_distribution "
+             f"'{a.target_distribution}' (choose from {', '.join(TARGET_DISTRIBUTIONS)})"),
+            (a.target_distribution == "temperature" or a.method == "aepo",
+             f"target_distribution={a.target_distribution} is for method aepo, not '{a.method}'"),
+            (a.target_distribution == "temperature" or self.backend == "embedded",
+             f"target_distribution={a.target_distribution} runs on the embedded backend only: use --backend embedded"),
+            (0 < a.top_p_high <= 1 and 0 < a.top_p_low < 1 and 0 <= a.min_p_high < 1 and 0 < a.min_p_low < 1,
+             "need 0 < top_p_high <= 1, 0 < top_p_low < 1, 0 <= min_p_high < 1 and 0 < min_p_low < 1"),
             (a.lowering in LOWERINGS, f"unknown lowering '{a.lowering}' (choose from {', '.join(LOWERINGS)})"),
             (a.lowering == "none" or a.method not in METHODS or METHODS[a.method].controller == "algo",
              f"lowering={a.lowering} needs an AEPO controller (method aepo), not method '{a.method}'"),

@@ -41,6 +41,9 @@ GLOSSARY: dict[str, str] = {
     "controller/advantage_sign": "entrocraft: +1 when this step's update kept only positive-advantage samples "
                                  "(entropy above the band), -1 only negative ones (below it); absent inside it. "
                                  "AEPO with algo.lowering=positive_only: +1 on lowering steps.",
+    "controller/top_p": "target_distribution=top_p or min_p: the nucleus the extra rows were drawn within "
+                        "this step (1: none; aepo/core/pistar.py).",
+    "controller/min_p": "target_distribution=top_p or min_p: the min-p threshold of the extra rows this step (0: none).",
     "controller/entropic_u": "entropic: the PI output u in [-1, 1] applied to high-probability tokens this step.",
     "controller/extra_score/mean": "Mean reward of the temperature-adjusted samples.",
     "controller/num_kept_samples": "Extra samples passing the filter (right answers of mixed groups).",

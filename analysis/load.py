@@ -52,7 +52,7 @@ ENTROPY_KEY = "actor/entropy"
 NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
                 "algo.entropy_target", "algo.method", "model.name_or_path")  # the start is its own level
 # short tags of the sweep axes (aepo.sweep.spec.AXES), for variant labels
-TAGS = {"recipe": "lab", "algo.target_schedule": "ts", "algo.target_end": "te", "algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c", "algo.lowering": "lw",
+TAGS = {"recipe": "lab", "algo.target_schedule": "ts", "algo.target_end": "te", "algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c", "algo.lowering": "lw", "algo.target_distribution": "pi",
         "algo.reinforce_norm": "rn",
         "algo.extra_prompt_fraction": "f", "optim.lr": "lr", "rollout.group_size": "G"}
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")

@@ -1,4 +1,5 @@
-"""Batched KV-cache sampling with a per-row temperature.
+"""Batched KV-cache sampling with a per-row temperature (and, optionally, a per-row nucleus or
+min-p threshold: `aepo.core.target_distribution`).
 
 One call generates the main batch (T = 1) and the temperature-adjusted rows together, so
 AEPO pays no second rollout pass. Alongside the tokens it returns, for free, the T = 1
@@ -61,8 +62,11 @@ def sample(
     pad_id: int,
     generator: torch.Generator | None = None,
     greedy: bool = False,
+    top_p: torch.Tensor | None = None,
+    min_p: torch.Tensor | None = None,
 ) -> Rollout:
-    """Sample one response per row. prompt_ids, prompt_mask: (B, L); temperatures: (B,).
+    """Sample one response per row. prompt_ids, prompt_mask: (B, L); temperatures: (B,);
+    top_p, min_p: (B,) per-row thresholds applied after the temperature (1.0 and 0.0: none).
 
     A row stops at its first token in `eos_id` (one id or several, e.g. Qwen's <|im_end|>).
     """
@@ -70,6 +74,8 @@ def sample(
     stop_ids = torch.tensor([eos_id] if isinstance(eos_id, int) else list(eos_id), device=device)
     b, n_prompt = prompt_ids.shape
     temps = temperatures.to(device=device, dtype=torch.float32)[:, None]  # (B, 1)
+    top_p = None if top_p is None else top_p.to(device=device, dtype=torch.float32)[:, None]  # (B, 1)
+    min_p = None if min_p is None else min_p.to(device=device, dtype=torch.float32)[:, None]  # (B, 1)
     mask = prompt_mask.clone()
     positions = positions_from_mask(mask)
     lean = lean_model(model)
@@ -94,6 +100,8 @@ def sample(
             tok = logits.argmax(-1)
         else:
             probs = torch.softmax(logits / temps, dim=-1)  # (B, V) pi^T, one T per row
+            if top_p is not None or min_p is not None:
+                probs = truncate(probs, top_p, min_p)
             tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
         tok = torch.where(done, torch.full_like(tok, pad_id), tok)
         alive.append(~done)
@@ -125,6 +133,24 @@ def sample(
         logprobs=torch.stack(logps, 1) * resp_mask,
         entropy=torch.stack(ents, 1) * resp_mask,
     )
+
+
+def truncate(probs: torch.Tensor, top_p: torch.Tensor | None, min_p: torch.Tensor | None) -> torch.Tensor:
+    """Row-wise truncated sampling distributions, renormalised by multinomial. probs: (B, V);
+    top_p, min_p: (B, 1).
+
+        min-p (Nguyen et al. 2024, arXiv 2407.01082):  keep v with p_v >= min_p * max_u p_u
+        nucleus (Holtzman et al. 2020):                 keep the most likely tokens whose
+                                                        mass before them is < top_p
+    The most likely token always stays; top_p 1 and min_p 0 keep every token."""
+    keep = torch.ones_like(probs, dtype=torch.bool)
+    if min_p is not None:
+        keep &= probs >= min_p * probs.max(dim=-1, keepdim=True).values
+    if top_p is not None:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        before = sorted_p.cumsum(-1) - sorted_p  # mass of the more likely tokens
+        keep &= torch.zeros_like(keep).scatter(-1, order, (before < top_p) | (top_p >= 1.0))
+    return probs * keep
 
 
 def response_logits(model: torch.nn.Module, rollout: Rollout) -> torch.Tensor:

@@ -31,6 +31,7 @@ from aepo.core.assembly import (Denominators, Splice, assemble_aepo_batch, loss_
 from aepo.core.controller import build_controller
 from aepo.core.entropy import batch_entropy, entropy_from_logprobs, sampled_logprob_estimate, sequence_mean
 from aepo.core.losses import LOSSES, LossBatch, LossConfig
+from aepo.core.pistar import extra_sampling
 from aepo.embedded import checkpoint as ckpt
 from aepo.embedded.model import load_model, resolve_device, stop_ids
 from aepo.embedded.sampler import Rollout, response_logits, sample
@@ -172,14 +173,20 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
                 main_p, extra_p = picks[: len(picks) - n_x], picks[len(picks) - n_x:]
             else:
                 main_p, extra_p = picks, picks[:n_x]
-            t_extra = decision.temperature  # (the no-temperature ablation's fixed budget: 1.0)
+            # pi*: the extra rows' T (the no-temperature ablation's fixed budget: 1.0) and any cut of
+            # their tail (target_distribution top_p / min_p, aepo/core/pistar.py)
+            pistar = extra_sampling(cfg.algo.target_distribution, decision, cfg.algo)
             rows = [p for p in main_p for _ in range(G)] + [p for p in extra_p for _ in range(G)]
-            temps = torch.tensor([cfg.rollout.temperature] * (len(main_p) * G) + [t_extra] * (len(extra_p) * G))
-            # -- 2. one generation call, per-row temperature
+            b_main, b_extra = len(main_p) * G, len(extra_p) * G
+            temps = torch.tensor([cfg.rollout.temperature] * b_main + [pistar.temperature] * b_extra)
+            cuts = {} if cfg.algo.target_distribution == "temperature" else {
+                "top_p": torch.tensor([1.0] * b_main + [pistar.top_p] * b_extra),
+                "min_p": torch.tensor([0.0] * b_main + [pistar.min_p] * b_extra)}
+            # -- 2. one generation call, per-row temperature (and cut)
             model.eval()
             ids, mask = pick_rows(all_ids, all_mask, torch.tensor(rows, device=device))
             roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, eos,
-                          tok.pad_token_id, generator=gen if device.type == "cpu" else None)
+                          tok.pad_token_id, generator=gen if device.type == "cpu" else None, **cuts)
             roll = roll.to("cpu")
             t_gen = time.time()
             # -- 3. rewards, advantages, splice
@@ -225,6 +232,7 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
                                                          upd.response_mask).item(),
                 "response_length/mean": main_mask.sum(-1).float().mean().item(),
                 **decision.metrics(),
+                **(pistar.metrics() if cuts else {}),
                 "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
                 **splice.metrics(),
                 "timing_s/gen": t_gen - t0,

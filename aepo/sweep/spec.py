@@ -42,6 +42,7 @@ AXES: dict[str, tuple[str, str]] = {
     "reinforce_norm": ("algo.reinforce_norm", "rn"),
     "controller": ("algo.controller", "c"),
     "lowering": ("algo.lowering", "lw"),
+    "target_distribution": ("algo.target_distribution", "pi"),
     "extra_prompt_fraction": ("algo.extra_prompt_fraction", "f"),
     "lr": ("optim.lr", "lr"),
     "group_size": ("rollout.group_size", "G"),
