@@ -431,4 +431,4 @@ def build_controller(method, algo, steps: int) -> Controller:
                                               saturation_steps=a.saturation_steps))
     else:
         raise ValueError(f"unknown controller '{a.controller}'")
-    return PositiveOnlyWhenLowering(law) if getattr(a, "lowering", "none") == "positive_only" else law
+    return PositiveOnlyWhenLowering(law) if a.lowering == "positive_only" else law

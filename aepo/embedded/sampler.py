@@ -1,5 +1,5 @@
 """Batched KV-cache sampling with a per-row temperature (and, optionally, a per-row nucleus or
-min-p threshold: `aepo.core.target_distribution`).
+min-p threshold: `aepo.core.pistar`).
 
 One call generates the main batch (T = 1) and the temperature-adjusted rows together, so
 AEPO pays no second rollout pass. Alongside the tokens it returns, for free, the T = 1

@@ -177,11 +177,11 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             # their tail (target_distribution top_p / min_p, aepo/core/pistar.py)
             pistar = extra_sampling(cfg.algo.target_distribution, decision, cfg.algo)
             rows = [p for p in main_p for _ in range(G)] + [p for p in extra_p for _ in range(G)]
-            b_main, b_extra = len(main_p) * G, len(extra_p) * G
-            temps = torch.tensor([cfg.rollout.temperature] * b_main + [pistar.temperature] * b_extra)
+            b_m, b_x = len(main_p) * G, len(extra_p) * G
+            temps = torch.tensor([cfg.rollout.temperature] * b_m + [pistar.temperature] * b_x)
             cuts = {} if cfg.algo.target_distribution == "temperature" else {
-                "top_p": torch.tensor([1.0] * b_main + [pistar.top_p] * b_extra),
-                "min_p": torch.tensor([0.0] * b_main + [pistar.min_p] * b_extra)}
+                "top_p": torch.tensor([1.0] * b_m + [pistar.top_p] * b_x),
+                "min_p": torch.tensor([0.0] * b_m + [pistar.min_p] * b_x)}
             # -- 2. one generation call, per-row temperature (and cut)
             model.eval()
             ids, mask = pick_rows(all_ids, all_mask, torch.tensor(rows, device=device))
@@ -192,7 +192,6 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             # -- 3. rewards, advantages, splice
             rewards = rewards_of(task, tok, roll, [task.train[p]["answer"] for p in rows])  # (B,)
             t_reward = time.time()
-            b_m = len(main_p) * G
             main_adv = grpo_advantages(rewards[:b_m], G)
             # entrocraft's deadband, or AEPO's positive_only lowering, picks the samples by sign (0: GRPO's)
             main_adv = sign_filtered_advantages(rewards[:b_m], main_adv, decision.advantage_sign)
