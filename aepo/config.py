@@ -26,7 +26,7 @@ CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
 REINFORCE_NORMS = ("all_samples", "kept")
 LOWERINGS = ("none", "positive_only")
-TARGET_DISTRIBUTIONS = ("temperature", "top_p", "min_p")  # aepo/core/pistar.py
+TARGET_DISTRIBUTIONS = ("temperature", "top_p", "min_p", "teacher")  # aepo/core/pistar.py
 SCHEDULES = ("constant", "linear", "cosine", "piecewise")  # aepo/schedule.py
 EXTRA_LAYOUTS = ("additional", "in_place")
 LOSS_AGG_MODES = ("seq-mean-token-mean", "token-mean")
@@ -133,7 +133,12 @@ class AlgoConfig:
                                   "(aepo/core/pistar.py; paper contribution 3). temperature: pi at T_high / "
                                   "T_low (the paper) | top_p: raise at T_high within the nucleus top_p_high, "
                                   "lower at T = 1 within top_p_low | min_p: likewise with min_p_high / "
-                                  "min_p_low. Method aepo, embedded backend.")
+                                  "min_p_low | teacher: samples of teacher_model at T = 1 (the controller "
+                                  "sets only the term's weight). Method aepo, embedded backend.")
+    teacher_model: str | None = _f(None, "target_distribution=teacher: the teacher, a causal LM with the "
+                                   "policy's tokenizer: a tiny-lab name, a model directory, a run directory "
+                                   "(its checkpoint) or a hub id. Read only with target_distribution=teacher "
+                                   "(so one sweep file may set it for every run).")
     top_p_high: float = _f(0.95, "target_distribution=top_p: nucleus of the raising (T_high) samples, in (0, 1].")
     top_p_low: float = _f(0.7, "target_distribution=top_p: nucleus of the lowering (T = 1) samples, in (0, 1).")
     min_p_high: float = _f(0.05, "target_distribution=min_p: min-p of the raising (T_high) samples, in [0, 1) "
@@ -284,6 +289,8 @@ class RunConfig:
              f"target_distribution={a.target_distribution} is for method aepo, not '{a.method}'"),
             (a.target_distribution == "temperature" or self.backend == "embedded",
              f"target_distribution={a.target_distribution} runs on the embedded backend only: use --backend embedded"),
+            (a.target_distribution != "teacher" or bool(a.teacher_model),
+             "target_distribution=teacher needs algo.teacher_model (a model or run directory, or a name)"),
             (0 < a.top_p_high <= 1 and 0 < a.top_p_low < 1 and 0 <= a.min_p_high < 1 and 0 < a.min_p_low < 1,
              "need 0 < top_p_high <= 1, 0 < top_p_low < 1, 0 <= min_p_high < 1 and 0 < min_p_low < 1"),
             (a.lowering in LOWERINGS, f"unknown lowering '{a.lowering}' (choose from {', '.join(LOWERINGS)})"),

@@ -1,4 +1,4 @@
-"""The paper's claims C1-C7 (arXiv 2510.08141; spec section 6), judged by rules in code.
+"""The paper's claims C1-C8 (arXiv 2510.08141; spec section 6), judged by rules in code.
 
 Every threshold a verdict depends on is in THRESHOLDS, right below. A verdict is one of:
 - "holds": the rule's interval clears its threshold;
@@ -16,7 +16,8 @@ Every threshold a verdict depends on is in THRESHOLDS, right below. A verdict is
   starts" says how far it went).
 Intervals are 95% percentile bootstraps over runs (seeds); comparisons that pick the best of m
 conditions widen their intervals by Bonferroni (level 1 - 0.05 / m).
-C8 (any better target distribution pi* regularizes) needs a pi* sweep and is not judged here.
+C8 (a better target distribution pi* regularizes) is judged where AEPO ran with a teacher pi*
+beside the paper's temperature pi* (sweeps/pistar.yaml).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ STATEMENTS = {
     "C5": "With negatives kept (advantage instead of REINFORCE) entropy collapses.",
     "C6": "Entropy-Reg is unstable (entropy surges or collapses); Entropy-Adv still collapses.",
     "C7": "AEPO beats GRPO at a good target H.",
+    "C8": "REINFORCE samples from a better distribution pi* (a teacher) improve on temperature-adjusted pi.",
 }
 
 
@@ -320,9 +322,33 @@ def c7_variant(grpo: pd.DataFrame, aepo: pd.DataFrame, score: str, th: Mapping[s
     return (verdict if equal else UNKNOWN), "; ".join(parts)
 
 
+def judge_c8(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
+    rule = ("At each target where AEPO ran with both, the CI of AEPO with a teacher pi* minus AEPO with "
+            f"the paper's temperature pi* on the headline score lies above {th['min_gap']} (holds), or below "
+            "0 (does not hold); at several targets they must agree.")
+    aepo = method_rows(table, "aepo")
+    if score is None or "pistar" not in aepo or not {"teacher", "temperature"} <= set(aepo["pistar"].dropna()):
+        return Claim("C8", STATEMENTS["C8"], rule, UNKNOWN, "needs AEPO runs with target_distribution teacher "
+                     "and temperature (sweeps/pistar.yaml)")
+    verdicts, parts = [], []
+    for t, rows in sorted(by_target(aepo).items()):
+        teach = rows[(rows["pistar"] == "teacher") & rows[score].notna()]
+        temp = rows[(rows["pistar"] == "temperature") & rows[score].notna()]
+        if teach.empty or temp.empty:
+            continue
+        d = difference_ci(teach[score].to_numpy(dtype=float), temp[score].to_numpy(dtype=float),
+                          groups_a=starts_of(teach), groups_b=starts_of(temp))
+        enough = min(len(teach), len(temp)) >= th["min_seeds"]
+        verdicts.append(UNKNOWN if not enough else HOLDS if d[1] > th["min_gap"] else FAILS if d[2] < 0 else UNKNOWN)
+        parts.append(f"H*={t:.2f}: teacher minus temperature {fmt_ci(*d, scale=100, digits=1)} pts "
+                     f"({len(teach)} and {len(temp)} runs)")
+    verdict = verdicts[0] if verdicts and all(v == verdicts[0] for v in verdicts) else UNKNOWN  # targets disagree: undecided
+    return Claim("C8", STATEMENTS["C8"], rule, verdict, "; ".join(parts) or "no target with both")
+
+
 RULES: dict[str, Callable[[pd.DataFrame, str | None, Mapping[str, Any]], Claim]] = {
     "C1": judge_c1, "C2": judge_c2, "C3": judge_c3, "C4": judge_c4,
-    "C5": judge_c5, "C6": judge_c6, "C7": judge_c7,
+    "C5": judge_c5, "C6": judge_c6, "C7": judge_c7, "C8": judge_c8,
 }
 
 

@@ -262,6 +262,7 @@ def run_row(run: Run) -> dict[str, Any]:
     return {"run_id": run.run_id, "method": method, "entropy_target": target, "variant": "",
             "condition": condition_label(method, target),
             "controller": algo.get("controller", "bang_bang") if method in AEPO_FAMILY else None,
+            "pistar": algo.get("target_distribution", "temperature") if method in AEPO_FAMILY else None,
             "start": start_of(run.config),
             "seed": int(seed) if is_number(seed) else -1,
             "alpha": algo.get("alpha", math.nan), "mode": algo.get("mode"),

@@ -88,3 +88,79 @@ def test_aepo_trains_with_a_truncated_target_distribution_and_reinforces_only_ri
         # positive only: no more samples are kept than the extra rows' right answers (2 prompts x G 8)
         assert r["controller/num_kept_samples"] <= round(r["controller/extra_score/mean"] * 16)
     assert json.loads((tmp_path / "config.json").read_text())["config"]["algo"]["target_distribution"] == distribution
+
+
+# ---- a teacher as pi* ------------------------------------------------------------------------------
+class OtherLogits(torch.nn.Module):
+    """A 'teacher' whose next-token logits are always TEACHER_LOGITS (another distribution)."""
+
+    logits = torch.tensor([-1.0, 0.0, 1.0, 2.0])
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=True, past_key_values=None):
+        b, t = input_ids.shape
+        from types import SimpleNamespace
+        return SimpleNamespace(logits=self.logits.expand(b, t, 4).clone(), past_key_values=None, cache=None)
+
+
+def test_a_teachers_rows_are_drawn_from_the_teacher_and_scored_by_the_policy():
+    from aepo.embedded.sampler import scored_by
+
+    n = 6000
+    ids = torch.zeros(n, 1, dtype=torch.long)
+    theirs = sample(OtherLogits(), ids, torch.ones_like(ids), torch.ones(n), max_new_tokens=1, eos_id=0, pad_id=0,
+                    generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(theirs.response_ids[:, 0], minlength=4).float() / n
+    assert torch.allclose(freq, torch.softmax(OtherLogits.logits, -1), atol=0.032)  # the teacher's distribution
+    seen = scored_by(FixedLogits(), theirs)  # the policy's T = 1 view of the same tokens
+    assert torch.equal(seen.response_ids, theirs.response_ids)
+    assert torch.allclose(seen.logprobs[:, 0], torch.log_softmax(BASE_LOGITS, -1)[theirs.response_ids[:, 0]])
+
+
+def test_two_rollouts_of_different_lengths_join_with_padding_outside_the_mask():
+    from aepo.embedded.sampler import Rollout
+
+    a = Rollout(torch.zeros(1, 2, dtype=torch.long), torch.ones(1, 2), torch.tensor([[5, 6, 7]]),
+                torch.tensor([[1, 1, 1]]), torch.tensor([[-1.0, -2.0, -3.0]]), torch.tensor([[0.1, 0.2, 0.3]]))
+    b = Rollout(torch.ones(2, 2, dtype=torch.long), torch.ones(2, 2), torch.tensor([[8], [9]]),
+                torch.tensor([[1], [1]]), torch.tensor([[-4.0], [-5.0]]), torch.tensor([[0.4], [0.5]]))
+    j = a.then(b, pad_id=0)
+    assert j.response_ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 0, 0]]
+    assert j.response_mask.tolist() == [[1, 1, 1], [1, 0, 0], [1, 0, 0]]
+    assert j.logprobs.tolist() == [[-1.0, -2.0, -3.0], [-4.0, 0.0, 0.0], [-5.0, 0.0, 0.0]]
+    assert j.prompt_ids.tolist() == [[0, 0], [1, 1], [1, 1]]
+
+
+def test_the_trainer_samples_main_rows_with_the_policy_and_extra_rows_with_the_teacher(tmp_path, monkeypatch):
+    from aepo.embedded import trainer as T
+    from aepo.rundir import read_jsonl
+
+    calls = []
+    real = T.sample
+
+    def spy(model, ids, *args, **kw):
+        calls.append((model, ids.shape[0]))
+        return real(model, ids, *args, **kw)
+
+    monkeypatch.setattr(T, "sample", spy)
+    cfg = RunConfig(out=str(tmp_path / "r"), steps=2, seed=0, wandb="off", eval_every=0, threads=1).with_overrides(
+        {"algo.target_distribution": "teacher", "algo.teacher_model": "tiny-b2", "rollout.prompts_per_step": 4})
+    T.train(cfg, log=lambda *a: None)
+    assert len(calls) == 4  # two calls a step: 2 main prompts x 8 with the policy, 2 extra prompts x 8 with the teacher
+    policy, teacher = calls[0][0], calls[1][0]
+    assert policy is not teacher and [n for _, n in calls] == [16, 16, 16, 16]
+    assert calls[2][0] is policy and calls[3][0] is teacher
+    rows = list(read_jsonl(tmp_path / "r" / "metrics.jsonl"))
+    assert all(r["controller/temperature"] == 1.0 for r in rows)  # the teacher at T = 1 in both directions
+
+
+def test_a_teacher_needs_its_model_and_the_policys_tokenizer(tmp_path):
+    from aepo.embedded.trainer import load_teacher
+    from aepo.embedded.model import load_model
+    from aepo.tasks.models import resolve_model_dir
+
+    with pytest.raises(ConfigError, match="target_distribution=teacher needs algo.teacher_model"):
+        RunConfig().with_overrides({"algo.target_distribution": "teacher"}).validate()
+    _, tok = load_model(resolve_model_dir("tiny"), "float32", torch.device("cpu"))
+    tok.add_tokens(["<another>"])  # a policy whose vocabulary the teacher does not share
+    with pytest.raises(ConfigError, match="has another tokenizer than the policy"):
+        load_teacher("tiny-b2", tok, "float32", torch.device("cpu"), log=lambda *a: None)

@@ -20,7 +20,7 @@ def plot_command(
                                                       "ENTITY/PROJECT or ENTITY/PROJECT/GROUP (public API).")] = None,
 ) -> None:
     """Write every figure (PNG, PDF), every table (Markdown, LaTeX) and a one-page report.md that
-    states each paper claim C1-C7 with its measured evidence and verdict."""
+    states each paper claim C1-C8 with its measured evidence and verdict."""
     if out is None:
         fail("--out is required")
     if not sweep_dirs and not runs and not from_wandb:

@@ -8,11 +8,14 @@ are two more, with the controller's direction choosing the threshold:
     temperature:  raise: pi^{1/T_high}                  lower: pi^{1/T_low}
     top_p:        raise: nucleus(pi^{1/T_high}, p_high) lower: nucleus(pi, p_low)
     min_p:        raise: min-p(pi^{1/T_high}, m_high)   lower: min-p(pi, m_low)
+    teacher:      another causal LM with the same tokenizer, at T = 1, in both directions
 
 Raising keeps T_high and cuts its long tail (the usual high-temperature recipe; min-p was made
 for it, Nguyen et al. 2024, arXiv 2407.01082); lowering samples pi itself with its tail cut, a
 sharper distribution than pi. The extra rows keep their T = 1 log-probabilities under pi_theta
-and the positive-only rule; all rows come from one sampling call.
+and the positive-only rule; all rows come from one sampling call, except a teacher's, which
+need their own call and one forward of the policy to score them. A teacher has no lever: the
+controller keeps its say over the term's weight (its strength) only.
 """
 
 from __future__ import annotations
@@ -44,4 +47,6 @@ def extra_sampling(distribution: str, decision, algo) -> ExtraSampling:
     if distribution == "min_p":
         return ExtraSampling(algo.t_high, min_p=algo.min_p_high) if decision.raising else \
             ExtraSampling(1.0, min_p=algo.min_p_low)
+    if distribution == "teacher":
+        return ExtraSampling(1.0)
     raise ValueError(f"unknown target_distribution '{distribution}'")

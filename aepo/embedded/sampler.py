@@ -34,6 +34,19 @@ class Rollout:
     def to(self, device: torch.device | str) -> "Rollout":
         return Rollout(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
+    def then(self, other: "Rollout", pad_id: int) -> "Rollout":
+        """This rollout's rows followed by `other`'s (same prompt width); the shorter responses are
+        padded with pad_id, mask 0."""
+        t = max(self.response_ids.shape[1], other.response_ids.shape[1])
+
+        def wide(x: torch.Tensor, fill: float) -> torch.Tensor:
+            return torch.nn.functional.pad(x, (0, t - x.shape[1]), value=fill)
+
+        return Rollout(torch.cat([self.prompt_ids, other.prompt_ids]), torch.cat([self.prompt_mask, other.prompt_mask]),
+                       torch.cat([wide(self.response_ids, pad_id), wide(other.response_ids, pad_id)]),
+                       *(torch.cat([wide(getattr(self, f), 0), wide(getattr(other, f), 0)])
+                         for f in ("response_mask", "logprobs", "entropy")))
+
 
 def _cache_kwarg(model: torch.nn.Module) -> str:
     """transformers >= 5.2x names the KV cache argument `cache`; older releases `past_key_values`."""
@@ -151,6 +164,17 @@ def truncate(probs: torch.Tensor, top_p: torch.Tensor | None, min_p: torch.Tenso
         before = sorted_p.cumsum(-1) - sorted_p  # mass of the more likely tokens
         keep &= torch.zeros_like(keep).scatter(-1, order, (before < top_p) | (top_p >= 1.0))
     return probs * keep
+
+
+@torch.no_grad()
+def scored_by(model: torch.nn.Module, rollout: Rollout) -> Rollout:
+    """The rollout with its log-probs and token entropies those of `model` at T = 1 (one
+    teacher-forced forward): rows another model sampled, seen by the policy."""
+    logp = torch.log_softmax(response_logits(model, rollout).float(), -1)  # (B, T, V)
+    mask = rollout.response_mask
+    return Rollout(rollout.prompt_ids, rollout.prompt_mask, rollout.response_ids, mask,
+                   logp.gather(-1, rollout.response_ids[..., None]).squeeze(-1) * mask,
+                   entropy_from_logprobs(logp) * mask)
 
 
 def response_logits(model: torch.nn.Module, rollout: Rollout) -> torch.Tensor:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from aepo.config import RunConfig
+from aepo.config import ConfigError, RunConfig
 from aepo.core.advantages import grpo_advantages, sign_filtered_advantages
 from aepo.core.assembly import (Denominators, Splice, assemble_aepo_batch, loss_denominators, minibatches,
                                 step_budget)
@@ -34,7 +34,7 @@ from aepo.core.losses import LOSSES, LossBatch, LossConfig
 from aepo.core.pistar import extra_sampling
 from aepo.embedded import checkpoint as ckpt
 from aepo.embedded.model import load_model, resolve_device, stop_ids
-from aepo.embedded.sampler import Rollout, response_logits, sample
+from aepo.embedded.sampler import Rollout, response_logits, sample, scored_by
 from aepo.methods import METHODS
 from aepo import rundir
 from aepo.rundir import CONFIG, METRICS, RESULT, prepare, provenance, result_record, truncate_metrics, write_json_atomic
@@ -117,6 +117,8 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
     task = load_task(cfg.data, Path(model_dir))
     load_from = str(out / ckpt.CHECKPOINT) if state is not None else model_dir
     model, tok = load_model(load_from, cfg.model.dtype, device)
+    teacher = (load_teacher(cfg.algo.teacher_model, tok, cfg.model.dtype, device, log)
+               if cfg.algo.target_distribution == "teacher" else None)
     spec, d = METHODS[cfg.algo.method], cfg.derived()
     loss_fn = LOSSES[spec.loss]
     loss_cfg = LossConfig(clip_eps=cfg.optim.clip_eps, agg_mode=cfg.optim.loss_agg_mode, alpha=cfg.algo.alpha,
@@ -185,8 +187,16 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             # -- 2. one generation call, per-row temperature (and cut)
             model.eval()
             ids, mask = pick_rows(all_ids, all_mask, torch.tensor(rows, device=device))
-            roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, eos,
-                          tok.pad_token_id, generator=gen if device.type == "cpu" else None, **cuts)
+            g = gen if device.type == "cpu" else None
+            if teacher is None:
+                roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, eos, tok.pad_token_id,
+                              generator=g, **cuts)
+            else:  # the teacher's rows: its own call, then scored by the policy (old log-probs, entropy)
+                mine = sample(model, ids[:b_m], mask[:b_m], temps[:b_m], cfg.rollout.max_new_tokens, eos,
+                              tok.pad_token_id, generator=g)
+                theirs = sample(teacher, ids[b_m:], mask[b_m:], temps[b_m:], cfg.rollout.max_new_tokens, eos,
+                                tok.pad_token_id, generator=g)
+                roll = mine.then(scored_by(model, theirs), tok.pad_token_id)
             roll = roll.to("cpu")
             t_gen = time.time()
             # -- 3. rewards, advantages, splice
@@ -231,7 +241,7 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
                                                          upd.response_mask).item(),
                 "response_length/mean": main_mask.sum(-1).float().mean().item(),
                 **decision.metrics(),
-                **(pistar.metrics() if cuts else {}),
+                **(pistar.metrics() if cfg.algo.target_distribution != "temperature" else {}),
                 "controller/extra_score/mean": rewards[b_m:].mean().item() if len(extra_p) else 0.0,
                 **splice.metrics(),
                 "timing_s/gen": t_gen - t0,
@@ -267,6 +277,22 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
         write_json_atomic(out / RESULT, result)
         logger.close(result)
     return result
+
+
+def load_teacher(name: str, tok, dtype: str, device, log: Callable[[str], None]) -> torch.nn.Module:
+    """The teacher pi* (target_distribution=teacher): a tiny-lab name, a model or run directory, or a
+    hub id; its tokenizer must be the policy's (the rows are scored token by token)."""
+    from aepo.tasks import tinylab
+
+    if name in tinylab.SPECS or not Path(name).expanduser().exists():
+        path = resolve_model_dir(name, log=log)  # a tiny-lab start or a hub id
+    else:
+        path = str(rundir.model_dir_of(Path(name).expanduser()))  # a model directory or a run's checkpoint
+    teacher, t_tok = load_model(path, dtype, device)
+    if t_tok.get_vocab() != tok.get_vocab():
+        raise ConfigError(f"teacher {name} has another tokenizer than the policy: the teacher's samples must be "
+                          "token ids the policy shares (choose a teacher of the same family)")
+    return teacher.eval()
 
 
 def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice: Splice,
