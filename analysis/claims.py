@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.control import BAND_MIN, BAND_REL
-from analysis.stats import LEVEL, bootstrap_ci, difference_ci, starts_of
+from analysis.stats import LEVEL, best_location_ci, bootstrap_ci, difference_ci, starts_of
 
 THRESHOLDS: dict[str, Any] = {
     "min_seeds": 3,  # runs per condition before any verdict (never one seed dressed as a result)
@@ -200,6 +200,9 @@ def peak_verdict(groups: list[tuple[float, np.ndarray, float, np.ndarray | None]
     means = [v.mean() if v.size else np.nan for _, v, _, _ in groups]
     desc = ", ".join(f"H*={t:.2f} (H={h:.2f}): {fmt_ci(*bootstrap_ci(v, groups=st), scale=100, digits=1)}"
                      for (t, v, h, st) in groups)
+    if m >= 2 and all(v.size for _, v, _, _ in groups):  # where the best entropy lies, with its interval
+        loc = best_location_ci([h for _, _, h, _ in groups], [v for _, v, _, _ in groups], [st for *_, st in groups])
+        desc += f"; best at achieved H {fmt_ci(*loc)} nats (bootstrap over seeds)"
     if m < th["min_targets"]:
         return UNKNOWN, f"{desc}; only {m} target(s), need {th['min_targets']}"
     if min(v.size for _, v, _, _ in groups) < th["min_seeds"]:

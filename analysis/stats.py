@@ -185,3 +185,28 @@ def quadratic_peak(coef: tuple[float, float, float], x_range: tuple[float, float
     interior = bool(x_range[0] < xv < x_range[1])
     return {"x": float(xv), "y": float(a + b * xv + c * xv**2), "concave": bool(c < 0),
             "interior": interior, "peak": bool(c < 0 and interior)}
+
+
+def best_location_ci(xs: Sequence[float], scores: Sequence[np.ndarray], groups: Sequence[np.ndarray | None] | None = None,
+                     level: float = LEVEL, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
+    """Where the score is best, with a percentile bootstrap interval: (x at the best mean, lo, hi).
+
+    xs: (m,) the conditions' positions (e.g. achieved entropy per target); scores: m arrays of
+    per-run scores; groups: each array's starts (hierarchical resampling, as bootstrap_ci). Each
+    resample redraws every condition's runs and takes the x of the best mean (ties: the first),
+    so the interval spans the grid points that could be best with other seeds. A condition with
+    fewer than 2 runs gives NaN bounds."""
+    x = np.asarray(xs, dtype=float)
+    arrays = [np.asarray(s, dtype=float) for s in scores]
+    if not arrays or any(a.size == 0 for a in arrays):
+        return (np.nan, np.nan, np.nan)
+    point = float(x[int(np.argmax([a.mean() for a in arrays]))])
+    if any(a.size < 2 for a in arrays):
+        return (point, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    groups = list(groups) if groups is not None else [None] * len(arrays)
+    means = np.stack([np.asarray([r.mean() for r in resample(a, g, n_boot, rng)]) for a, g in zip(arrays, groups)])
+    best = x[np.argmax(means, axis=0)]  # (n_boot,)
+    lo = np.quantile(best, (1 - level) / 2, method="lower")  # bounds on grid points
+    hi = np.quantile(best, (1 + level) / 2, method="higher")
+    return (point, float(lo), float(hi))
