@@ -327,12 +327,24 @@ def c7_variant(grpo: pd.DataFrame, aepo: pd.DataFrame, score: str, th: Mapping[s
 
 def judge_c8(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
     rule = ("At each target where AEPO ran with both, the CI of AEPO with a teacher pi* minus AEPO with "
-            f"the paper's temperature pi* on the headline score lies above {th['min_gap']} (holds), or below "
-            "0 (does not hold); at several targets they must agree.")
+            f"the paper's temperature pi* lies above {th['min_gap']} (holds), or below 0 (does not hold); at "
+            "several targets they must agree. Each score is judged separately, the verdict follows the headline score.")
+    from analysis.scores import available_keys, table_score_label
+
     aepo = method_rows(table, "aepo")
     if score is None or "pistar" not in aepo or not {"teacher", "temperature"} <= set(aepo["pistar"].dropna()):
         return Claim("C8", STATEMENTS["C8"], rule, UNKNOWN, "needs AEPO runs with target_distribution teacher "
                      "and temperature (sweeps/pistar.yaml)")
+    details, headline = [], (UNKNOWN, "no target with both")
+    for key in available_keys(table):
+        v, ev = c8_score(aepo, key, th)
+        details.append(f"{table_score_label(table, key)}: {v}. {ev}")
+        if key == score:
+            headline = (v, f"{table_score_label(table, key)}: {ev}")
+    return Claim("C8", STATEMENTS["C8"], rule, headline[0], headline[1], details)
+
+
+def c8_score(aepo: pd.DataFrame, score: str, th: Mapping[str, Any]) -> tuple[str, str]:
     verdicts, parts = [], []
     for t, rows in sorted(by_target(aepo).items()):
         teach = rows[(rows["pistar"] == "teacher") & rows[score].notna()]
@@ -346,7 +358,7 @@ def judge_c8(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> C
         parts.append(f"H*={t:.2f}: teacher minus temperature {fmt_ci(*d, scale=100, digits=1)} pts "
                      f"({len(teach)} and {len(temp)} runs)")
     verdict = verdicts[0] if verdicts and all(v == verdicts[0] for v in verdicts) else UNKNOWN  # targets disagree: undecided
-    return Claim("C8", STATEMENTS["C8"], rule, verdict, "; ".join(parts) or "no target with both")
+    return verdict, "; ".join(parts) or "no target with both"
 
 
 RULES: dict[str, Callable[[pd.DataFrame, str | None, Mapping[str, Any]], Claim]] = {

@@ -95,8 +95,7 @@ def render_report(claims: list[Claim], figures: Mapping[str, list[Path]], tabs: 
         if c.details:
             lines += [f"{c.id}, every score and start (reported separately):", ""]
             lines += [f"- {d}" for d in c.details] + [""]
-    lines += ["C8 (any better target distribution pi* regularizes) needs a pi* sweep and is not judged here.", "",
-              "How verdicts are decided (95% percentile bootstrap CIs over seeds; thresholds: "
+    lines += ["How verdicts are decided (95% percentile bootstrap CIs over seeds; thresholds: "
               + ", ".join(f"`{k}` = {v}" for k, v in th.items()) + "):", ""]
     lines += [f"- {c.id}: {c.rule}" for c in claims] + ["", "## Figures", ""]
     for name, paths in figures.items():
