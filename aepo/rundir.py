@@ -41,7 +41,7 @@ EVAL_SUMMARY = Path("eval") / "summary.json"
 LOCK = ".lock"
 # the embedded checkpoint is written to CHECKPOINT_TMP, then swapped in through CHECKPOINT_OLD
 CHECKPOINT_TMP, CHECKPOINT_OLD = f".{CHECKPOINT}.tmp", f".{CHECKPOINT}.old"
-TERMINAL = ("finished", "failed")
+TERMINAL = ("finished", "failed", "pruned")  # pruned: stopped early by a search's pruner (aepo.sweep.search)
 PACKAGES = ("aepo", "torch", "transformers", "optuna", "wandb", "math-verify", "verl")
 
 
@@ -168,7 +168,7 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
 
 # ---- status ----------------------------------------------------------------------------------------
 def status_of(res: dict[str, Any] | None, run_dir: Path, steps: int) -> str:
-    """pending | interrupted | finished | failed, from a result record already read (None: none)."""
+    """pending | interrupted | finished | failed | pruned, from a result record already read (None: none)."""
     if res is not None:
         status = res.get("status")
         if status == "finished" and res.get("steps_done", 0) < steps:

@@ -35,19 +35,62 @@ def entropy_targets(
     retry_failed: Annotated[bool, typer.Option(help="Run failed runs again (from their checkpoint).")] = False,
     wandb: Annotated[Optional[str], typer.Option(help="W&B mode for every run: auto | online | offline | off "
                                                  "(default: the sweep's base config).")] = None,
+    search: Annotated[str, typer.Option(help="grid: every run of the file's axes | tpe | gp: optuna's sampler "
+                                        "over the file's `search:` target range, --trials runs, with its pruner "
+                                        "(aepo/sweep/search.py).")] = "grid",
+    trials: Annotated[Optional[int], typer.Option(help="--search tpe|gp: trials to complete (pruned ones "
+                                                  "count).")] = None,
+    search_seed: Annotated[int, typer.Option(help="--search tpe|gp: the sampler's seed (its own study).")] = 0,
 ) -> None:
-    """Run (or continue) a sweep across entropy targets H and alpha, with its baselines.
+    """Run (or continue) a sweep across entropy targets H and alpha, with its baselines; or search
+    the file's target range for the best entropy (--search tpe|gp --trials N).
 
     Re-running the same command continues the sweep: finished runs are skipped, interrupted
     runs resume from their checkpoint, failed runs are retried only with --retry-failed.
     """
+    from aepo.sweep.search import SAMPLERS
     from aepo.sweep.spec import load_sweep
 
     if workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
+    if search not in SAMPLERS:
+        fail(f"--search must be one of {', '.join(SAMPLERS)}, got '{search}'")
+    if search == "grid" and trials is not None:
+        fail("--trials is for --search tpe|gp (a grid runs every point of its axes)")
+    if search != "grid" and (trials is None or trials < 1):
+        fail(f"--search {search} needs --trials N (N >= 1)")
+    if search != "grid" and workers != 1:
+        fail("--search runs one trial at a time per command: start the same command in several terminals "
+             "or machines (one --storage, one --out) to run trials side by side")
     with one_line_errors("aepo sweep"):
         overrides = {"wandb": wandb} if wandb else {}  # workers reload the sweep file: they get these too
         sweep = load_sweep(config, out).with_overrides(overrides)
+        if search != "grid":
+            if sweep.search is None:
+                fail(f"--search {search} needs a `search:` block in {config} (entropy_target: [LOW, HIGH], step, "
+                     "objective, pruner)")
+            several = [a for a, v in sweep.axes.items() if a not in ("entropy_target", "seed") and len(v) > 1]
+            if several:
+                fail(f"--search varies the target only: axis '{several[0]}' of {config} has several values; "
+                     "give it one (or search each setting with its own file)")
+            if dry_run:
+                typer.echo(f"search {search} over H* in [{sweep.search.low:g}, {sweep.search.high:g}] step "
+                           f"{sweep.search.step:g}: {trials} trials of one run each, seeds {sweep.axes['seed']}, "
+                           f"objective {sweep.search.objective}, pruner {sweep.search.pruner}")
+                return
+            from aepo.sweep.scheduler import interrupt_on_signals, quiet_libraries
+            from aepo.sweep.search import run_search
+
+            quiet_libraries()
+            try:
+                with interrupt_on_signals():
+                    run_search(sweep, search, trials, search_seed, out, storage=storage,
+                               log=lambda m: typer.echo(m, err=True))
+            except KeyboardInterrupt:
+                typer.echo("interrupted: run the same command again to resume the search", err=True)
+                raise typer.Exit(130)
+            typer.echo(f"results: {out / 'results.parquet'}")
+            return
         if dry_run:
             typer.echo(run_table(sweep))
             verl_runs = [r for r in sweep.runs if r.config.backend == "verl"]

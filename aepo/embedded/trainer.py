@@ -253,9 +253,9 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             if task.heldout and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
                 record.update(validate(model, tok, task, cfg, device, eos))
             logger.log(record)
-            if progress:
+            done, dirty = step, False  # the step is whole: its update and its record
+            if progress:  # (it may stop the run: a sweep's orphan check, a search's pruner)
                 progress(step, cfg.steps, record)
-            done, dirty = step, False
             if cfg.save_every and step % cfg.save_every == 0:
                 if not ckpt.finite_weights(model):
                     raise FloatingPointError(f"step {step}: the weights are not finite (lr {cfg.optim.lr}); "

@@ -74,10 +74,10 @@ def _grid_sampler(run_ids: list[str]):
     return SweepGridSampler({"run_id": run_ids}, seed=0)
 
 
-def open_study(sweep: Sweep, storage: str):
-    """Create or load the grid study of this sweep (safe to call from several workers). A storage
-    URL that does not parse or a database that cannot be reached is a one-line UserError (the
-    password hidden)."""
+def open_study(sweep: Sweep, storage: str, name: str | None = None, sampler=None, pruner=None):
+    """Create or load the grid study of this sweep (safe to call from several workers), or, with
+    `name`, `sampler` and `pruner`, a search's study (aepo.sweep.search). A storage URL that does
+    not parse or a database that cannot be reached is a one-line UserError (the password hidden)."""
     import optuna
     import sqlalchemy
 
@@ -96,9 +96,9 @@ def open_study(sweep: Sweep, storage: str):
     for attempt in range(5):  # workers starting together may race to create the tables
         try:
             rdb = optuna.storages.RDBStorage(url.render_as_string(hide_password=False), engine_kwargs=kwargs)
-            return optuna.create_study(study_name=study_name(sweep), storage=rdb,
-                                       sampler=_grid_sampler(sweep.run_ids), direction="maximize",
-                                       load_if_exists=True)
+            return optuna.create_study(study_name=name or study_name(sweep), storage=rdb,
+                                       sampler=sampler or _grid_sampler(sweep.run_ids), pruner=pruner,
+                                       direction="maximize", load_if_exists=True)
         except ImportError:  # optuna: "Failed to import DB access module"
             raise UserError(f"--storage {shown} needs its database driver (PostgreSQL: "
                             "pip install 'aepo[postgres]')") from None

@@ -49,7 +49,9 @@ AXES: dict[str, tuple[str, str]] = {
     "start": ("model.name_or_path", "st"),  # the pretrained start (issue 20: e.g. tiny, tiny-b2, tiny-b3)
     "seed": ("seed", "s"),
 }
-SPEC_KEYS = ("name", "description", "method", "base", "axes", "points", "baselines")
+SPEC_KEYS = ("name", "description", "method", "base", "axes", "points", "baselines", "search")
+OBJECTIVES = ("greedy", "pass@1", "pass@k")  # final held-out scores a search maximises
+PRUNERS = ("none", "median", "hyperband")
 _ID_SAFE = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
@@ -68,6 +70,22 @@ class Run:
     baseline: bool = False  # a baseline: runs once per seed, has no entropy target of its own
 
 
+@dataclass(frozen=True)
+class SearchSpec:
+    """The `search:` block of a sweep file: where `aepo sweep entropy-targets --search tpe|gp` looks
+    for the best entropy target (aepo/sweep/search.py)."""
+
+    low: float  # the target range, nats
+    high: float
+    step: float  # targets are low + k * step, so run ids are short and a grid on that step shares them
+    objective: str = "pass@1"  # the final held-out score maximised: greedy | pass@1 | pass@k
+    pruner: str = "median"  # none | median | hyperband: stops hopeless runs on intermediate held-out scores
+
+    def targets(self) -> list[float]:
+        n = int(round((self.high - self.low) / self.step))
+        return [round(self.low + k * self.step, 10) for k in range(n + 1)]
+
+
 @dataclass
 class Sweep:
     """A parsed sweep file: the runs in file order (grid first, then baselines per seed)."""
@@ -78,6 +96,17 @@ class Sweep:
     axes: dict[str, list[Any]]
     baselines: list[str]
     runs: list[Run] = field(default_factory=list)
+    search: SearchSpec | None = None
+    base: RunConfig | None = None  # the base config (a search builds its runs from it)
+    sweep_dir: Path = Path("sweep")
+
+    def search_run(self, target: float, seed: int) -> Run:
+        """The run of a search trial: the grid's one setting of every other axis, this target and seed
+        (the same run id as a grid run at that point)."""
+        point = {a: v[0] for a, v in self.axes.items() if a not in ("entropy_target", "seed")}
+        point.update({"entropy_target": target, "seed": seed})
+        point = {a: point[a] for a in AXES if a in point}
+        return _make_run(self.method, point, self.base or RunConfig(), self.name, self.sweep_dir, False)
 
     def run(self, run_id: str) -> Run:
         return next(r for r in self.runs if r.run_id == run_id)
@@ -97,7 +126,8 @@ class Sweep:
         if not overrides:
             return self
         runs = [dataclasses.replace(r, config=r.config.with_overrides(overrides).validate()) for r in self.runs]
-        return dataclasses.replace(self, runs=runs)
+        base = self.base.with_overrides(overrides) if self.base is not None else None
+        return dataclasses.replace(self, runs=runs, base=base)
 
 
 def format_value(value: Any) -> str:
@@ -141,7 +171,8 @@ def expand(raw: dict[str, Any], path: Path, sweep_dir: Path) -> Sweep:
     axes = _axes(raw.get("axes"), where, base)
     baselines = _baselines(raw.get("baselines"), where, method)
 
-    sweep = Sweep(name=name, path=path, method=method, axes=axes, baselines=baselines)
+    sweep = Sweep(name=name, path=path, method=method, axes=axes, baselines=baselines,
+                  search=_search(raw.get("search"), where), base=base, sweep_dir=sweep_dir)
     names = list(axes)
     for values in itertools.product(*(axes[a] for a in names)):
         sweep.runs.append(_make_run(method, dict(zip(names, values)), base, name, sweep_dir, False))
@@ -222,6 +253,31 @@ def _points(points: Any, where: str) -> list[dict[str, Any]]:
                 raise SweepError(f"{where}: point value '{v}' may hold only letters, digits and _.+-")
         out.append({a: field_value(AXES[a][0], v, f"point value '{a}'") for a, v in p.items()})
     return out
+
+
+def _search(search: Any, where: str) -> SearchSpec | None:
+    """search: {entropy_target: [LOW, HIGH], step: S, objective: pass@1, pruner: median}."""
+    if search is None:
+        return None
+    if not isinstance(search, dict):
+        raise SweepError(f"{where}: 'search' must be a mapping (entropy_target, step, objective, pruner)")
+    unknown = sorted(set(search) - {"entropy_target", "step", "objective", "pruner"})
+    if unknown:
+        raise SweepError(f"{where}: search has an unknown key '{unknown[0]}' (entropy_target, step, objective, pruner)")
+    rng = search.get("entropy_target")
+    if not (isinstance(rng, list) and len(rng) == 2):
+        raise SweepError(f"{where}: search.entropy_target must be [LOW, HIGH] in nats")
+    low, high = (field_value("algo.entropy_target", v, "search.entropy_target") for v in rng)
+    step = field_value("algo.alpha", search.get("step", 0.05), "search.step")  # a finite float
+    if not (0 <= low < high) or step <= 0 or (high - low) / step > 1000:
+        raise SweepError(f"{where}: search needs 0 <= LOW < HIGH and 0 < step with at most 1000 steps in the range, "
+                         f"got [{low}, {high}] step {step}")
+    objective, pruner = search.get("objective", "pass@1"), search.get("pruner", "median")
+    if objective not in OBJECTIVES:
+        raise SweepError(f"{where}: unknown search objective '{objective}' (choose from {', '.join(OBJECTIVES)})")
+    if pruner not in PRUNERS:
+        raise SweepError(f"{where}: unknown search pruner '{pruner}' (choose from {', '.join(PRUNERS)})")
+    return SearchSpec(float(low), float(high), float(step), objective, pruner)
 
 
 def _baselines(baselines: Any, where: str, method: str) -> list[str]:

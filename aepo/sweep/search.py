@@ -1,0 +1,266 @@
+"""Adaptive search for the best entropy target (issue 16): optuna's own samplers over the target
+range a sweep file declares in `search:`, one run per trial, and a pruner on intermediate
+held-out scores.
+
+    aepo sweep entropy-targets --config FILE --out DIR --search tpe --trials 9
+
+A trial is one run: a target H* from the sampler, on the file's `step` (so a run id is the grid's
+at that point: a search and a grid in one DIR share their finished runs), and a seed, the first
+of the file's seeds this target has not run yet (a target sampled again gets its next seed; once
+every seed ran, the trial is told their mean at no cost). The trial's value is the run's final
+held-out `objective` (greedy, pass@1 or pass@k from in-training validation). Runs keep the grid's
+lock, resume, results.parquet and W&B group. The pruner (optuna's median or hyperband) reads
+the objective at every validation step; a pruned run keeps its checkpoint and is recorded
+`pruned` with its step in result.json, results.parquet and the trial.
+
+Resume: a trial whose worker died (RUNNING in the storage while its run directory is unlocked)
+is marked FAIL and its target and seed are asked again first, so the run resumes from its
+checkpoint. Several processes may share one --storage and --out: each takes the next trial
+(together they may pass --trials by one per extra process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import socket
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from aepo.rundir import lock, make_dir, read_result, run_status, write_json_atomic
+from aepo.sweep.results import SWEEP_RECORD, sweep_record, write_results
+from aepo.sweep.scheduler import Log, default_storage, execute, open_study, persist
+from aepo.sweep.spec import Run, Sweep
+
+SAMPLERS = ("grid", "tpe", "gp")  # grid: every run of the file's axes (aepo.sweep.scheduler)
+STARTUP_TRIALS = 4  # random trials before TPE / GP model the objective, and before the median pruner acts
+SUFFIX = {"greedy": "/accuracy", "pass@1": "/mean@", "pass@k": "/pass@"}
+
+
+class PruneRun(KeyboardInterrupt):
+    """Raised from the trainer's progress callback when the pruner stops a run: the trainer
+    checkpoints and records it as for an interrupt, and the search records it as pruned."""
+
+    def __init__(self, step: int):
+        super().__init__(step)
+        self.step = step
+
+
+def objective_key(objective: str, record: dict[str, Any], prefix: str) -> str | None:
+    """The key of `objective` in a result.json (prefix 'final/val/') or a step record ('val/'):
+    the first validation task's greedy accuracy, mean@k (pass@1) or pass@k."""
+    keys = sorted(k for k in record if k.startswith(prefix) and SUFFIX[objective] in k
+                  and (objective != "greedy" or k.endswith(SUFFIX["greedy"])))
+    return keys[0] if keys else None
+
+
+def value_of(result: dict[str, Any] | None, objective: str) -> float | None:
+    """A finished run's final held-out objective (None: not finished, or no validation)."""
+    if not result or result.get("status") != "finished":
+        return None
+    key = objective_key(objective, result, "final/val/")
+    v = result.get(key) if key else None
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def study_name(sweep: Sweep, sampler: str, seed: int) -> str:
+    what = json.dumps({"search": asdict(sweep.search), "seeds": sweep.axes["seed"], "method": sweep.method},
+                      sort_keys=True)
+    return f"{sweep.name}-{sampler}-s{seed}-{hashlib.sha1(what.encode()).hexdigest()[:8]}"
+
+
+def open_search_study(sweep: Sweep, sampler: str, seed: int, storage: str):
+    import optuna
+
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS),
+                "gp": lambda: optuna.samplers.GPSampler(seed=seed, n_startup_trials=STARTUP_TRIALS)}
+    pruners = {"none": optuna.pruners.NopPruner, "hyperband": optuna.pruners.HyperbandPruner,
+               "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS)}
+    # the grid study's storage handling (URL checks, drivers, retries), under this search's own name
+    return open_study(sweep, storage, name=study_name(sweep, sampler, seed), sampler=samplers[sampler](),
+                      pruner=pruners[sweep.search.pruner]())
+
+
+def run_search(sweep: Sweep, sampler: str, trials: int, seed: int, sweep_dir: Path, storage: str | None = None,
+               log: Log = print, execute_fn: Callable[..., dict[str, Any]] = execute) -> list[Run]:
+    """Run trials until `trials` are complete or pruned; returns the runs the search used.
+    `execute_fn(run, resume, progress, log)` trains one run (tests pass a fake)."""
+    from optuna.distributions import FloatDistribution
+
+    make_dir(sweep_dir)
+    storage = storage or default_storage(sweep_dir)
+    study = persist(lambda: open_search_study(sweep, sampler, seed, storage), log)
+    space = {"entropy_target": FloatDistribution(sweep.search.low, sweep.search.high, step=sweep.search.step)}
+    while True:
+        if persist(lambda: counted(study), log) >= trials:
+            break
+        persist(lambda: requeue_dead(study, sweep), log)
+        trial = persist(lambda: study.ask(space), log)
+        target = round(trial.params["entropy_target"], 10)
+        run = next_run(sweep, target, trial.user_attrs.get("seed"))
+        if run is None:  # every seed of this target ran: its mean, no new run
+            persist(lambda: tell_mean(study, trial, sweep, target), log)
+            continue
+        one_trial(study, trial, run, sweep.search.objective, execute_fn, log)
+        record_runs(study, sweep, sweep_dir)
+        write_results(sweep_dir)
+    used = record_runs(study, sweep, sweep_dir)
+    write_results(sweep_dir)
+    log(best_summary(sweep, used))
+    return used
+
+
+def counted(study) -> int:
+    from optuna.trial import TrialState
+
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
+
+
+def next_run(sweep: Sweep, target: float, seed: int | None) -> Run | None:
+    """The run for this trial: the given seed (a re-asked trial), else the target's first seed
+    whose run is neither done nor held by another worker."""
+    from aepo.rundir import TERMINAL, is_locked
+
+    if seed is not None:
+        return sweep.search_run(target, int(seed))
+    for s in sweep.axes["seed"]:
+        run = sweep.search_run(target, s)
+        d = Path(run.config.out)
+        if run_status(d, run.config.steps) not in TERMINAL and not is_locked(d):
+            return run
+    return None
+
+
+def one_trial(study, trial, run: Run, objective: str, execute_fn, log: Log) -> None:
+    """Train (or resume, or read) one trial's run under its lock, and tell the study."""
+    from optuna.trial import TrialState
+
+    run_dir = Path(run.config.out)
+    with lock(run_dir) as mine:
+        status = run_status(run_dir, run.config.steps) if mine else None
+        for k, v in {"run_id": run.run_id, "seed": run.config.seed, "host": socket.gethostname(),
+                     "pid": os.getpid(), "run_dir": str(run_dir)}.items():
+            trial.set_user_attr(k, v)
+        if not mine:  # another worker took it between the pick and the lock: ask again
+            persist(lambda: study.tell(trial, state=TrialState.FAIL), log)
+            return
+        if status in ("finished", "pruned"):  # done before (a grid or an earlier search in this DIR)
+            result = read_result(run_dir) or {}
+            persist(lambda: tell_result(study, trial, result, objective), log)
+            return
+        log(f"start {run.run_id} (trial {trial.number}, {status})")
+        try:
+            result = execute_fn(run, status != "pending", pruning_progress(trial, objective), log)
+        except PruneRun as p:
+            result = {**(read_result(run_dir) or {}), "status": "pruned", "pruned_at_step": p.step}
+            write_json_atomic(run_dir / "result.json", result)
+            log(f"pruned {run.run_id} at step {p.step}")
+        except KeyboardInterrupt:  # the trainer saved a checkpoint; the next command resumes it
+            trial.set_user_attr("status", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        persist(lambda: tell_result(study, trial, result, objective), log)
+        log(f"{result.get('status')} {run.run_id}: {objective} {value_of(result, objective)}")
+
+
+def tell_result(study, trial, result: dict[str, Any], objective: str) -> None:
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("status", result.get("status"))
+    if result.get("status") == "pruned":
+        trial.set_user_attr("pruned_at_step", result.get("pruned_at_step"))
+        study.tell(trial, state=TrialState.PRUNED)
+        return
+    value = value_of(result, objective)
+    if value is None:
+        trial.set_user_attr("error", result.get("error") or f"no final held-out {objective}")
+    study.tell(trial, value, state=TrialState.COMPLETE if value is not None else TrialState.FAIL)
+
+
+def tell_mean(study, trial, sweep: Sweep, target: float) -> None:
+    """A target whose every seed ran: the trial is told the mean of their objective."""
+    from optuna.trial import TrialState
+
+    values = [value_of(read_result(Path(sweep.search_run(target, s).config.out)), sweep.search.objective)
+              for s in sweep.axes["seed"]]
+    values = [v for v in values if v is not None]
+    trial.set_user_attr("reused", "mean of the target's seeds" if values else "every seed held or failed")
+    study.tell(trial, sum(values) / len(values) if values else None,
+               state=TrialState.COMPLETE if values else TrialState.FAIL)
+
+
+def pruning_progress(trial, objective: str) -> Callable[[int, int, dict], None]:
+    """The trainer's progress callback: report the held-out objective, stop the run if pruned."""
+
+    def progress(step: int, total: int, record: dict[str, Any]) -> None:
+        key = objective_key(objective, record, "val/")
+        if key is not None and math.isfinite(record[key]):
+            trial.report(float(record[key]), step)
+            if trial.should_prune():
+                raise PruneRun(step)
+
+    return progress
+
+
+def requeue_dead(study, sweep: Sweep) -> None:
+    """RUNNING trials whose run directory nobody holds died with their worker: mark them FAIL and
+    ask their target and seed again first (the run resumes from its checkpoint)."""
+    from optuna.trial import Trial, TrialState
+
+    from aepo.rundir import is_locked
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        run_dir, seed = t.user_attrs.get("run_dir"), t.user_attrs.get("seed")
+        if run_dir is None or is_locked(Path(run_dir)):
+            continue  # not started yet, or alive
+        Trial(study, t._trial_id).set_user_attr("status", "worker died; asked again")
+        study.tell(t.number, state=TrialState.FAIL)
+        study.enqueue_trial({"entropy_target": t.params["entropy_target"]}, user_attrs={"seed": seed})
+
+
+def record_runs(study, sweep: Sweep, sweep_dir: Path) -> list[Run]:
+    """The runs the search used, added to SWEEP_DIR/sweep.json (what results.parquet lists; the
+    grid's runs there are kept)."""
+    ids: dict[str, Run] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "run_id" in t.user_attrs and "entropy_target" in t.params:
+            run = sweep.search_run(round(t.params["entropy_target"], 10), int(t.user_attrs["seed"]))
+            ids.setdefault(run.run_id, run)
+    used = list(ids.values())
+    record = sweep_record(replace(sweep, runs=used))
+    path = Path(sweep_dir) / SWEEP_RECORD
+    if path.is_file():
+        try:
+            prev = json.loads(path.read_text())
+        except (OSError, ValueError):
+            prev = {}
+        mine = {r["run_id"] for r in record["runs"]}
+        record["runs"] = [r for r in prev.get("runs", []) if r.get("run_id") not in mine] + record["runs"]
+        record["axes"] = list(dict.fromkeys([*prev.get("axes", []), *record["axes"]]))
+    write_json_atomic(path, record)
+    return used
+
+
+def best_summary(sweep: Sweep, used: list[Run]) -> str:
+    """One line: the best target by mean objective over its runs, with a bootstrap interval over
+    seeds where the targets have several runs (analysis.stats.best_location_ci)."""
+    import numpy as np
+
+    from analysis.stats import best_location_ci
+
+    by_target: dict[float, list[float]] = {}
+    for r in used:
+        v = value_of(read_result(Path(r.config.out)), sweep.search.objective)
+        if v is not None:
+            by_target.setdefault(r.config.algo.entropy_target, []).append(v)
+    if not by_target:
+        return "search: no finished run with a held-out score yet"
+    xs = sorted(by_target)
+    p, lo, hi = best_location_ci(xs, [np.array(by_target[x]) for x in xs])
+    ci = f" [{lo:g}, {hi:g}] (bootstrap over seeds)" if not math.isnan(lo) else " (no interval: a target has one run)"
+    runs = sum(len(v) for v in by_target.values())
+    return (f"search: best target H* = {p:g}{ci}, {sweep.search.objective} "
+            f"{np.mean(by_target[p]):.3f} over {len(by_target[p])} run(s); {runs} finished runs at {len(xs)} targets")
