@@ -33,14 +33,14 @@ def test_plot_writes_every_promised_file(sweep, tmp_path):
     for name in TABLES:
         assert (out / "tables" / f"{name}.md").is_file() and (out / "tables" / f"{name}.tex").is_file()
     report = (out / "report.md").read_text()
-    for i in range(1, 8):
+    for i in range(1, 9):
         assert f"| C{i} |" in report
     for name in FIGURES:
         assert f"(figures/{name}.png)" in report
     assert "grpo__s0 (failed)" in report
     assert "Runs: 17, of which 16 finished" in report  # 16 in the sweep + the one given with --runs
     claims = json.loads((out / "claims.json").read_text())
-    assert [c["id"] for c in claims["claims"]] == [f"C{i}" for i in range(1, 8)]
+    assert [c["id"] for c in claims["claims"]] == [f"C{i}" for i in range(1, 9)]
     assert all(c["verdict"] in ("holds", "does not hold", "not measurable with this data") for c in claims["claims"])
 
 

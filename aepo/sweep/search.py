@@ -158,9 +158,8 @@ def one_trial(study, trial, run: Run, objective: str, execute_fn, log: Log) -> N
             result = {**(read_result(run_dir) or {}), "status": "pruned", "pruned_at_step": p.step}
             write_json_atomic(run_dir / "result.json", result)
             log(f"pruned {run.run_id} at step {p.step}")
-        except KeyboardInterrupt:  # the trainer saved a checkpoint; the next command resumes it
-            trial.set_user_attr("status", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
+        except KeyboardInterrupt:  # the trainer saved a checkpoint; the trial stays RUNNING, so the
+            trial.set_user_attr("status", "interrupted")  # next command asks it again (requeue_dead)
             raise
         persist(lambda: tell_result(study, trial, result, objective), log)
         log(f"{result.get('status')} {run.run_id}: {objective} {value_of(result, objective)}")
