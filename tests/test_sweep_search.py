@@ -173,3 +173,12 @@ def test_a_bad_search_block_is_one_line(tmp_path, search, match):
     res = CliRunner().invoke(app, ["sweep", "entropy-targets", "--config", str(p), "--out", str(tmp_path / "o"),
                                    "--search", "tpe", "--trials", "3"])
     one_line_error(res, before, match)
+
+
+def test_a_hyperband_search_completes_and_never_prunes_in_a_runs_first_quarter(tmp_path):
+    sweep = load_sweep(search_file(tmp_path, pruner="hyperband"), tmp_path / "out")
+    run_search(sweep, "tpe", 10, 2, tmp_path / "out", log=lambda m: None, execute_fn=synthetic_execute([]))
+    df = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert len(df) >= 1 and df.status.isin(["finished", "pruned"]).all()
+    for d in df[df.status == "pruned"].run_dir:
+        assert json.loads((Path(d) / "result.json").read_text())["pruned_at_step"] >= 10  # 40 steps // 4

@@ -79,7 +79,8 @@ class SearchSpec:
     high: float
     step: float  # targets are low + k * step, so run ids are short and a grid on that step shares them
     objective: str = "pass@1"  # the final held-out score maximised: greedy | pass@1 | pass@k
-    pruner: str = "median"  # none | median | hyperband: stops hopeless runs on intermediate held-out scores
+    pruner: str = "median"  # none | median | hyperband: stops trailing runs on intermediate held-out scores,
+    # never in a run's first quarter
 
     def targets(self) -> list[float]:
         n = int(round((self.high - self.low) / self.step))
