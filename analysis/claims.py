@@ -202,7 +202,8 @@ def peak_verdict(groups: list[tuple[float, np.ndarray, float, np.ndarray | None]
                      for (t, v, h, st) in groups)
     if m >= 2 and all(v.size for _, v, _, _ in groups):  # where the best entropy lies, with its interval
         loc = best_location_ci([h for _, _, h, _ in groups], [v for _, v, _, _ in groups], [st for *_, st in groups])
-        desc += f"; best at achieved H {fmt_ci(*loc)} nats (bootstrap over seeds)"
+        if not np.isnan(loc[0]):
+            desc += f"; best at achieved H {fmt_ci(*loc)} nats (bootstrap over seeds)"
     if m < th["min_targets"]:
         return UNKNOWN, f"{desc}; only {m} target(s), need {th['min_targets']}"
     if min(v.size for _, v, _, _ in groups) < th["min_seeds"]:

@@ -195,12 +195,15 @@ def best_location_ci(xs: Sequence[float], scores: Sequence[np.ndarray], groups: 
     per-run scores; groups: each array's starts (hierarchical resampling, as bootstrap_ci). Each
     resample redraws every condition's runs and takes the x of the best mean (ties: the first),
     so the interval spans the grid points that could be best with other seeds. A condition with
-    fewer than 2 runs gives NaN bounds."""
+    fewer than 2 runs gives NaN bounds; conditions that all score the same give NaN (no best)."""
     x = np.asarray(xs, dtype=float)
     arrays = [np.asarray(s, dtype=float) for s in scores]
     if not arrays or any(a.size == 0 for a in arrays):
         return (np.nan, np.nan, np.nan)
-    point = float(x[int(np.argmax([a.mean() for a in arrays]))])
+    means = [a.mean() for a in arrays]
+    if max(means) == min(means):  # every condition scores the same (say 0): no best to locate
+        return (np.nan, np.nan, np.nan)
+    point = float(x[int(np.argmax(means))])
     if any(a.size < 2 for a in arrays):
         return (point, np.nan, np.nan)
     rng = np.random.default_rng(seed)

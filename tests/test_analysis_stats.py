@@ -117,3 +117,9 @@ def test_c3_evidence_gives_the_best_entropy_with_its_interval():
     loc = c3.evidence.split("best at achieved H ")[1].split(" nats")[0]  # 'x [lo, hi]'
     x, lo, hi = (float(v) for v in loc.replace("[", "").replace("]", "").replace(",", "").split())
     assert lo <= x <= hi and 0.45 <= x <= 0.8  # the synthetic peak's target (0.75 -> achieved ~0.6-0.75)
+
+
+def test_conditions_that_all_score_the_same_have_no_best_location():
+    from analysis.stats import best_location_ci
+
+    assert all(math.isnan(v) for v in best_location_ci([0.2, 0.3], [np.zeros(3), np.zeros(3)]))
