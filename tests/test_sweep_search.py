@@ -182,3 +182,15 @@ def test_a_hyperband_search_completes_and_never_prunes_in_a_runs_first_quarter(t
     assert len(df) >= 1 and df.status.isin(["finished", "pruned"]).all()
     for d in df[df.status == "pruned"].run_dir:
         assert json.loads((Path(d) / "result.json").read_text())["pruned_at_step"] >= 10  # 40 steps // 4
+
+
+def test_the_search_summary_names_a_best_target_when_every_target_scores_the_same(tmp_path):
+    from aepo.sweep.search import best_summary
+
+    sweep = load_sweep(search_file(tmp_path, seeds=(0,)), tmp_path / "out")
+    runs = [sweep.search_run(t, 0) for t in (0.3, 0.6)]
+    for r in runs:
+        Path(r.config.out).mkdir(parents=True)
+        write_json_atomic(Path(r.config.out) / "result.json", {"status": "finished", "final/val/lab/mean@16": 0.0})
+    line = best_summary(sweep, runs)
+    assert line.startswith("search: best target H* = 0.3 (no interval") and "2 finished runs at 2 targets" in line

@@ -263,8 +263,10 @@ def best_summary(sweep: Sweep, used: list[Run]) -> str:
     if not by_target:
         return "search: no finished run with a held-out score yet"
     xs = sorted(by_target)
-    p, lo, hi = best_location_ci(xs, [np.array(by_target[x]) for x in xs])
-    ci = f" [{lo:g}, {hi:g}] (bootstrap over seeds)" if not math.isnan(lo) else " (no interval: a target has one run)"
+    p = max(xs, key=lambda x: np.mean(by_target[x]))  # the first of tied best targets
+    _, lo, hi = best_location_ci(xs, [np.array(by_target[x]) for x in xs])
+    ci = (f" [{lo:g}, {hi:g}] (bootstrap over seeds)" if not math.isnan(lo) else
+          " (no interval: a target has one run, or every target scores the same)")
     runs = sum(len(v) for v in by_target.values())
     return (f"search: best target H* = {p:g}{ci}, {sweep.search.objective} "
             f"{np.mean(by_target[p]):.3f} over {len(by_target[p])} run(s); {runs} finished runs at {len(xs)} targets")
