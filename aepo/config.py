@@ -26,6 +26,7 @@ CONTROLLERS = ("bang_bang", "pi", "pi_alpha")
 AEPO_MODES = ("replace", "add")
 REINFORCE_NORMS = ("all_samples", "kept")
 LOWERINGS = ("none", "positive_only")
+CHAT_TEMPLATES = ("auto", "always", "never")  # (YAML reads on/off as booleans)
 TARGET_DISTRIBUTIONS = ("temperature", "top_p", "min_p", "teacher")  # aepo/core/pistar.py
 SCHEDULES = ("constant", "linear", "cosine", "piecewise")  # aepo/schedule.py
 EXTRA_LAYOUTS = ("additional", "in_place")
@@ -65,6 +66,10 @@ class DataConfig:
     answer_key: str = _f("answer", "Column holding the gold answer.")
     prompt_template: str = _f(MATH_PROMPT, "Template for math prompts ({problem} is substituted). Unused by the tiny lab.")
     max_prompt_tokens: int = _f(512, "Prompts longer than this (in tokens) are left-truncated.")
+    chat_template: str = _f("auto", "auto: each prompt (after prompt_template) becomes a user turn in the "
+                            "tokenizer's chat template, with the assistant's generation prompt, when the "
+                            "tokenizer has one (instruct models; the tiny lab has none) | always | never. Training "
+                            "and validation alike; config.json records whether it was applied.")
 
 
 @dataclass
@@ -293,6 +298,8 @@ class RunConfig:
              "target_distribution=teacher needs algo.teacher_model (a model or run directory, or a name)"),
             (0 < a.top_p_high <= 1 and 0 < a.top_p_low < 1 and 0 <= a.min_p_high < 1 and 0 < a.min_p_low < 1,
              "need 0 < top_p_high <= 1, 0 < top_p_low < 1, 0 <= min_p_high < 1 and 0 < min_p_low < 1"),
+            (self.data.chat_template in CHAT_TEMPLATES, f"unknown data.chat_template '{self.data.chat_template}' "
+             f"(choose from {', '.join(CHAT_TEMPLATES)})"),
             (a.lowering in LOWERINGS, f"unknown lowering '{a.lowering}' (choose from {', '.join(LOWERINGS)})"),
             (a.lowering == "none" or a.method not in METHODS or METHODS[a.method].controller == "algo",
              f"lowering={a.lowering} needs an AEPO controller (method aepo), not method '{a.method}'"),

@@ -16,8 +16,9 @@ BENCHMARK_HELP = ("Comma-separated: aime24, amc23, college_math, gsm8k, math500,
 
 
 def eval_command(
-    model: Annotated[Optional[Path], typer.Option(help="HF model directory or training run directory "
-                                                  "(its checkpoint/ is loaded).")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="HF model directory, training run directory (its "
+                                                  "checkpoint/ is loaded) or a named start: tiny, tiny-weak, "
+                                                  "smollm2-135m.")] = None,
     responses: Annotated[Optional[Path], typer.Option(help="Only grade this JSONL of responses made "
                                                       "elsewhere (rows: benchmark, id, response); "
                                                       "tinylab rows need --model for their golds.")] = None,
@@ -31,8 +32,10 @@ def eval_command(
     n: Annotated[int, typer.Option(help="Samples per problem K (avg@K, pass@k).")] = 1,
     temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")] = 0.0,
     max_new_tokens: Annotated[int, typer.Option(help="Response length cap in tokens (tiny lab: 12).")] = 2048,
-    template: Annotated[str, typer.Option(help="Prompt template: qwen-math | plain | raw, or a literal "
-                                          "string with {problem}. The tiny lab always uses raw.")] = "qwen-math",
+    template: Annotated[str, typer.Option(help="Prompt template: qwen-math | plain | raw | chat (the plain math "
+                                          "prompt as a user turn of the model's own chat template: instruct "
+                                          "models), or a literal string with {problem}. The tiny lab always uses "
+                                          "raw.")] = "qwen-math",
     backend: Annotated[str, typer.Option(help="auto (vLLM if installed and a GPU is present) | embedded | vllm.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N (embedded backend).")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Prompts per generation batch (embedded backend).")] = 32,
@@ -78,6 +81,10 @@ def eval_command(
                       backend=backend, device=device, batch_size=batch_size, seed=seed, limit=limit,
                       workers=workers, grading_timeout_s=grading_timeout)
     with one_line_errors("aepo eval"):
+        if model is not None and not model.exists():
+            from aepo.tasks.models import named_start_dir
+
+            model = named_start_dir(str(model), log=lambda m: typer.echo(m, err=True)) or model  # tiny, smollm2-135m
         if out is not None:
             from aepo.rundir import make_dir
 

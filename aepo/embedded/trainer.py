@@ -40,15 +40,17 @@ from aepo import rundir
 from aepo.rundir import CONFIG, METRICS, RESULT, prepare, provenance, result_record, truncate_metrics, write_json_atomic
 from aepo.runlog import RunLogger
 from aepo.tasks.models import resolve_model_dir
-from aepo.tasks.prompts import Task, load_task
+from aepo.tasks.prompts import Task, load_task, prompt_texts, uses_chat
 
 Progress = Callable[[int, int, dict[str, Any]], None]  # (step, total, record)
 
 
 # ---- one step's pieces -----------------------------------------------------------------------
-def encode_prompts(tokenizer, task: Task, max_tokens: int) -> list[list[int]]:
-    texts = [task.template.format(problem=it["problem"]) for it in task.train]
-    ids = tokenizer(texts, add_special_tokens=True).input_ids
+def encode_prompts(tokenizer, task: Task, items: list[dict[str, str]], chat: bool, max_tokens: int) -> list[list[int]]:
+    """Token ids of the items' prompts (task template, then the chat template when `chat`: its
+    text already holds the model's special tokens), left-truncated to max_tokens."""
+    texts = prompt_texts(tokenizer, task.template, [it["problem"] for it in items], chat)
+    ids = tokenizer(texts, add_special_tokens=not chat).input_ids
     return [x[-max_tokens:] for x in ids]
 
 
@@ -117,6 +119,7 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
     task = load_task(cfg.data, Path(model_dir))
     load_from = str(out / ckpt.CHECKPOINT) if state is not None else model_dir
     model, tok = load_model(load_from, cfg.model.dtype, device)
+    chat = uses_chat(tok, cfg.data.chat_template)  # instruct models: prompts as a chat turn
     teacher = (load_teacher(cfg.algo.teacher_model, tok, cfg.model.dtype, device, log)
                if cfg.algo.target_distribution == "teacher" else None)
     spec, d = METHODS[cfg.algo.method], cfg.derived()
@@ -143,9 +146,9 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
     elif (out / METRICS).exists():  # resumed before its first checkpoint: start over
         truncate_metrics(out / METRICS, 0)
     write_json_atomic(out / CONFIG, {"config": cfg.to_dict(), "derived": d, "model_dir": model_dir,
-                                            "task": task.name, "aepo_mode": cfg.algo.mode if spec.extra_samples
+                                            "task": task.name, "chat_template": chat, "aepo_mode": cfg.algo.mode if spec.extra_samples
                                             else None, **provenance()})
-    prompt_ids = encode_prompts(tok, task, cfg.data.max_prompt_tokens)
+    prompt_ids = encode_prompts(tok, task, task.train, chat, cfg.data.max_prompt_tokens)
     all_ids, all_mask = left_pad(prompt_ids, tok.pad_token_id, device)  # (N, L), padded once
     logger = RunLogger(out, cfg.to_dict(), cfg.wandb, cfg.wandb_project, cfg.wandb_group)
     G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
@@ -343,7 +346,7 @@ def validate(model, tok, task: Task, cfg: RunConfig, device, eos: list[int]) -> 
     model.eval()
     n_samples = cfg.eval_samples
     items = task.heldout[: cfg.eval_prompts]
-    seqs = tok([task.template.format(problem=it["problem"]) for it in items]).input_ids
+    seqs = encode_prompts(tok, task, items, uses_chat(tok, cfg.data.chat_template), cfg.data.max_prompt_tokens)
     ids, mask = left_pad(seqs, tok.pad_token_id, device)
     gen = torch.Generator().manual_seed(cfg.seed + 99991)
     answers = [it["answer"] for it in items]

@@ -46,9 +46,11 @@ def load_eval_model(path_or_run_dir: str | Path, device: str | torch.device = "a
 
 @torch.no_grad()
 def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperature: float = 0.0,
-                      max_new_tokens: int = 1024, batch_size: int = 32, seed: int = 0) -> list[list[str]]:
+                      max_new_tokens: int = 1024, batch_size: int = 32, seed: int = 0,
+                      special_tokens: bool = True) -> list[list[str]]:
     """n responses per prompt with the trainer's sampler (aepo.embedded.sampler.sample).
-    Returns a list (one per prompt) of n decoded responses."""
+    Returns a list (one per prompt) of n decoded responses. special_tokens=False: the prompts hold
+    them already (a chat template's text)."""
     from aepo.embedded.model import stop_ids
     from aepo.embedded.sampler import sample
 
@@ -59,7 +61,8 @@ def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperat
     rows = [p for p in prompts for _ in range(n)]  # prompt i's samples at rows i*n .. i*n+n-1
     texts: list[str] = []
     for start in range(0, len(rows), batch_size):
-        enc = tokenizer(rows[start : start + batch_size], return_tensors="pt", padding=True)
+        enc = tokenizer(rows[start : start + batch_size], return_tensors="pt", padding=True,
+                        add_special_tokens=special_tokens)
         b = enc.input_ids.shape[0]
         out = sample(model, enc.input_ids.to(device), enc.attention_mask.to(device),
                      torch.full((b,), max(temperature, 1e-6)), max_new_tokens, stops, pad_id,

@@ -23,9 +23,12 @@ from aepo.eval.benchmarks import TINYLAB, Problem, load_benchmark
 from aepo.eval.metrics import average, score
 from aepo.rundir import (CHECKPOINT, EVAL_SUMMARY, flat_scores, make_dir, model_dir_of, read_jsonl, read_result,
                          write_json_atomic)
+from aepo.config import MATH_PROMPT
 from aepo.tasks.grading import DEFAULT_TIMEOUT_S, GradingPool
+from aepo.tasks.prompts import prompt_texts, uses_chat
 
 log = logging.getLogger(__name__)
+CHAT = "chat"  # --template chat: the model's chat template around the plain math prompt
 TINYLAB_MAX_NEW_TOKENS = 12  # the tiny lab's answers are 'x+y' (<= 9 characters) plus eos
 
 
@@ -121,13 +124,17 @@ def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Pro
     for bench, probs in problems.items():
         template = "raw" if bench == TINYLAB else st.template
         max_new = TINYLAB_MAX_NEW_TOKENS if bench == TINYLAB else st.max_new_tokens
-        prompts = [gen.format_prompt(template, p.problem) for p in probs.values()]
+        if template == CHAT:  # the model's own chat template around the plain math prompt
+            tk = tokenizer if tokenizer is not None else llm.get_tokenizer()
+            prompts = prompt_texts(tk, MATH_PROMPT, [p.problem for p in probs.values()], uses_chat(tk, "always"))
+        else:
+            prompts = [gen.format_prompt(template, p.problem) for p in probs.values()]
         t0 = time.perf_counter()
         if use_vllm:
             outs = gen.generate_vllm(llm, prompts, st.n, st.temperature, max_new, st.seed)
         else:
             outs = gen.generate_embedded(model, tokenizer, prompts, st.n, st.temperature, max_new,
-                                         st.batch_size, st.seed)
+                                         st.batch_size, st.seed, special_tokens=template != CHAT)
         echo(f"{bench}: generated {len(prompts) * st.n} responses in {time.perf_counter() - t0:.1f}s")
         rows += [{"benchmark": bench, "id": pid, "response": r} for pid, rs in zip(probs, outs) for r in rs]
     return rows

@@ -23,6 +23,25 @@ class Task:
     template: str  # "{problem}" for the tiny lab
 
 
+def uses_chat(tokenizer, setting: str) -> bool:
+    """Whether prompts go through the tokenizer's chat template (data.chat_template: auto | always | never)."""
+    has = bool(getattr(tokenizer, "chat_template", None))
+    if setting == "always" and not has:
+        raise ConfigError("the model's tokenizer has no chat template (data.chat_template=always and aepo eval "
+                          "--template chat need an instruct model's): use data.chat_template=auto or another --template")
+    return has and setting != "never"
+
+
+def prompt_texts(tokenizer, template: str, problems: list[str], chat: bool) -> list[str]:
+    """The prompt strings: template.format(problem=...), each as one user turn of the chat template
+    with the assistant's generation prompt when `chat` (tokenize them without special tokens)."""
+    texts = [template.format(problem=p) for p in problems]
+    if not chat:
+        return texts
+    return [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=False)
+            for t in texts]
+
+
 def math_reward(answer: str, response: str) -> float:
     """1.0 if the response's final \\boxed{} answer equals the gold (math-verify)."""
     from aepo.tasks.grading import grade

@@ -1,0 +1,48 @@
+"""Prompts of instruct models as a chat turn (issue 15): data.chat_template auto | always | never in
+training and validation, `aepo eval --template chat`; models without a chat template refuse them."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from aepo.cli import app
+from aepo.config import ConfigError
+from aepo.tasks.prompts import prompt_texts, uses_chat
+from conftest import SHARED_DATA, one_line_error, snapshot
+
+TEMPLATE = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</{{ m['role'] }}>{% endfor %}" \
+           "{% if add_generation_prompt %}<assistant>{% endif %}"
+
+
+@pytest.fixture
+def tok(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)  # the tiny lab's character tokenizer: no chat template
+
+
+def test_each_prompt_becomes_one_user_turn_with_the_generation_prompt(tok):
+    tok.chat_template = TEMPLATE
+    assert prompt_texts(tok, "Q: {problem}", ["1+1", "2+2"], chat=True) == [
+        "<user>Q: 1+1</user><assistant>", "<user>Q: 2+2</user><assistant>"]
+    assert prompt_texts(tok, "Q: {problem}", ["1+1"], chat=False) == ["Q: 1+1"]
+
+
+def test_auto_follows_the_tokenizer_and_always_refuses_one_without_a_template(tok):
+    assert uses_chat(tok, "auto") is False and uses_chat(tok, "never") is False
+    with pytest.raises(ConfigError, match="has no chat template"):
+        uses_chat(tok, "always")
+    tok.chat_template = TEMPLATE
+    assert uses_chat(tok, "auto") is True and uses_chat(tok, "always") is True and uses_chat(tok, "never") is False
+
+
+def test_chat_prompts_for_a_model_without_a_template_are_one_line_in_train_and_eval(tmp_path, tiny_model_dir):
+    before = snapshot(tmp_path)
+    res = CliRunner().invoke(app, ["train", "--steps", "1", "--out", str(tmp_path / "r"), "--wandb", "off",
+                                   "--set", "data.chat_template=always"])
+    one_line_error(res, before, "has no chat template")
+    res = CliRunner().invoke(app, ["eval", "--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--limit", "1",
+                                   "--template", "chat", "--out", str(tmp_path / "ev"), "--data-dir",
+                                   str(SHARED_DATA / "eval"), "--backend", "embedded", "--workers", "1"])
+    one_line_error(res, before, "has no chat template")
