@@ -40,3 +40,14 @@ def test_every_method_is_in_the_one_table_and_every_embedded_one_has_a_loss():
     for m in METHODS.values():
         assert (m.loss in LOSSES) == (EMBEDDED in m.backends), m.name
         assert m.controller in ("algo", "fixed", "adaptive_coef", "deadband", "entropic", "none"), m.name
+
+
+def test_the_metrics_page_is_the_glossary_as_generated():
+    """docs/metrics.md is `python -m aepo.glossary`'s output: a key added to the glossary reaches the docs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+    out = subprocess.run([sys.executable, "-m", "aepo.glossary"], capture_output=True, text=True, check=True).stdout
+    assert page.read_text() == out, "regenerate it: python -m aepo.glossary > docs/metrics.md"
