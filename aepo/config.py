@@ -300,6 +300,9 @@ class RunConfig:
              "need 0 < top_p_high <= 1, 0 < top_p_low < 1, 0 <= min_p_high < 1 and 0 < min_p_low < 1"),
             (self.data.chat_template in CHAT_TEMPLATES, f"unknown data.chat_template '{self.data.chat_template}' "
              f"(choose from {', '.join(CHAT_TEMPLATES)})"),
+            (self.backend != "verl" or self.data.chat_template != "never",
+             "data.chat_template=never: verl always builds its prompts with a chat template (the tiny lab's "
+             "plain one where the tokenizer has none); use the embedded backend or auto"),
             (a.lowering in LOWERINGS, f"unknown lowering '{a.lowering}' (choose from {', '.join(LOWERINGS)})"),
             (a.lowering == "none" or a.method not in METHODS or METHODS[a.method].controller == "algo",
              f"lowering={a.lowering} needs an AEPO controller (method aepo), not method '{a.method}'"),

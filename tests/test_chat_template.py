@@ -46,3 +46,10 @@ def test_chat_prompts_for_a_model_without_a_template_are_one_line_in_train_and_e
                                    "--template", "chat", "--out", str(tmp_path / "ev"), "--data-dir",
                                    str(SHARED_DATA / "eval"), "--backend", "embedded", "--workers", "1"])
     one_line_error(res, before, "has no chat template")
+
+
+def test_verl_refuses_prompts_without_a_chat_template():
+    from aepo.config import RunConfig
+
+    with pytest.raises(ConfigError, match="verl always builds its prompts with a chat template"):
+        RunConfig().with_overrides({"backend": "verl", "data.chat_template": "never"}).validate()
