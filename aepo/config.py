@@ -441,6 +441,8 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
             raise bad("a finite number")
         return x
     if kind is str:
+        if isinstance(value, bool):  # YAML 1.1 reads off / on / yes / no as booleans
+            raise bad("a string (YAML reads off, on, yes and no as true or false: quote the value, e.g. \"off\")")
         if not isinstance(value, str):
             raise bad("a string")
         return value

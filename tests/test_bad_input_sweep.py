@@ -37,6 +37,7 @@ CASES = [
     ("base-missing", {"s.yaml": "base: none.yaml\n"}, [], "config file not found"),
     ("base-not-utf8", {"s.yaml": "base: b.yaml\n", "b.yaml": b"steps: \xff\n"}, [], "not UTF-8"),
     ("base-bad-value", {"s.yaml": "base: {steps: true}\n"}, [], "must be an integer, got True"),
+    ("base-yaml-off-is-a-bool", {"s.yaml": "base: {wandb: off}\n"}, [], "quote the value, e.g. \"off\""),
     ("base-unknown-key", {"s.yaml": "base: {algo: {nope: 1}}\n"}, [], "unknown config key 'algo.nope'"),
     ("out-is-a-file", {"s.yaml": GOOD, "f": "x"}, ["--out", "{tmp}/f"], "exists and is not a directory"),
     ("out-under-a-file", {"s.yaml": GOOD, "f": "x"}, ["--out", "{tmp}/f/sweep"], "lies under a file"),
