@@ -39,6 +39,28 @@ class ConfigError(UserError):
     """A configuration value is out of range or unknown; the message is one line."""
 
 
+# Sweep axes (aepo.sweep.spec): axis name -> (RunConfig key it sets, tag in the run id; analysis
+# labels use the same tags). The order is the order of the tags
+# in a run id; `seed` comes last. Baselines vary over `seed` only.
+SWEEP_AXES: dict[str, tuple[str, str]] = {
+    "entropy_target": ("algo.entropy_target", "H"),
+    "alpha": ("algo.alpha", "a"),
+    "t_high": ("algo.t_high", "th"),
+    "t_low": ("algo.t_low", "tl"),
+    "target_schedule": ("algo.target_schedule", "ts"),
+    "target_end": ("algo.target_end", "te"),
+    "mode": ("algo.mode", "m"),
+    "reinforce_norm": ("algo.reinforce_norm", "rn"),
+    "controller": ("algo.controller", "c"),
+    "lowering": ("algo.lowering", "lw"),
+    "target_distribution": ("algo.target_distribution", "pi"),
+    "extra_prompt_fraction": ("algo.extra_prompt_fraction", "f"),
+    "lr": ("optim.lr", "lr"),
+    "group_size": ("rollout.group_size", "G"),
+    "start": ("model.name_or_path", "st"),  # the pretrained start (issue 20: e.g. tiny, tiny-b2, tiny-b3)
+    "seed": ("seed", "s"),
+}
+
 # The math prompt (the trainer's default `data.prompt_template`, `aepo eval --template plain`);
 # {problem} is substituted with str.format, so literal braces are doubled.
 MATH_PROMPT = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n"

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from aepo.config import SWEEP_AXES
 from aepo.errors import UserError
 from aepo.methods import ABLATIONS, AEPO_FAMILY, BASELINES, METHODS, TARGETED  # noqa: F401 (re-exported)
 from aepo.rundir import CONFIG, METRICS, RESULT, is_number, read_json, read_metrics
@@ -51,10 +52,8 @@ ID_COLUMNS = ("run_id", "method", "entropy_target", "variant", "condition", "sta
 ENTROPY_KEY = "actor/entropy"
 NOT_SETTINGS = ("seed", "out", "wandb", "wandb_project", "wandb_group", "threads", "save_every",
                 "algo.entropy_target", "algo.method", "model.name_or_path")  # the start is its own level
-# short tags of the sweep axes (aepo.sweep.spec.AXES), for variant labels
-TAGS = {"recipe": "lab", "algo.target_schedule": "ts", "algo.target_end": "te", "algo.alpha": "a", "algo.t_high": "th", "algo.t_low": "tl", "algo.mode": "m", "algo.controller": "c", "algo.lowering": "lw", "algo.target_distribution": "pi",
-        "algo.reinforce_norm": "rn",
-        "algo.extra_prompt_fraction": "f", "optim.lr": "lr", "rollout.group_size": "G"}
+# short tags of the sweep axes, for variant labels (the run ids' tags) and the start's recipe
+TAGS = {"recipe": "lab", **dict(SWEEP_AXES.values())}
 SCORE_COLUMNS = ("greedy", "pass@1", "pass@k", "k")
 
 
@@ -346,9 +345,9 @@ def eval_rows(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def load(sweep_dirs: str | Path | Iterable[str | Path] | None = None, run_dirs: Iterable[str | Path] = (),
          wandb_path: str | None = None) -> Frames:
     """Frames from any mix of sources (one sweep directory or several). The same run given twice
-    (one source) counts once; two
-    runs that share an id but come from different places (two sweeps with one grid, say) are both
-    kept, each id prefixed with the folder above its runs/ (or its own parent)."""
+    (one source) counts once; two runs that share an id but come from different places (two sweeps
+    with one grid, say) are both kept, each id prefixed with the folder above its runs/ (or its own
+    parent)."""
     runs: list[Run] = []
     if isinstance(sweep_dirs, (str, Path)):
         sweep_dirs = [sweep_dirs]

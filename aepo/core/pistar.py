@@ -41,12 +41,10 @@ def extra_sampling(distribution: str, decision, algo) -> ExtraSampling:
     `algo` (AlgoConfig: t_high, top_p_high / top_p_low, min_p_high / min_p_low)."""
     if distribution == "temperature":
         return ExtraSampling(decision.temperature)
-    if distribution == "top_p":
-        return ExtraSampling(algo.t_high, top_p=algo.top_p_high) if decision.raising else \
-            ExtraSampling(1.0, top_p=algo.top_p_low)
-    if distribution == "min_p":
-        return ExtraSampling(algo.t_high, min_p=algo.min_p_high) if decision.raising else \
-            ExtraSampling(1.0, min_p=algo.min_p_low)
+    if distribution in ("top_p", "min_p"):  # the cut's threshold: algo.top_p_high / _low, min_p_high / _low
+        if decision.raising:
+            return ExtraSampling(algo.t_high, **{distribution: getattr(algo, f"{distribution}_high")})
+        return ExtraSampling(1.0, **{distribution: getattr(algo, f"{distribution}_low")})
     if distribution == "teacher":
         return ExtraSampling(1.0)
     raise ValueError(f"unknown target_distribution '{distribution}'")

@@ -43,6 +43,7 @@ from aepo.tasks.models import resolve_model_dir
 from aepo.tasks.prompts import Task, load_task, prompt_texts, uses_chat
 
 Progress = Callable[[int, int, dict[str, Any]], None]  # (step, total, record)
+NO_CUT = {"top_p": 1.0, "min_p": 0.0}  # a sampler threshold that keeps every token (the main rows')
 
 
 # ---- one step's pieces -----------------------------------------------------------------------
@@ -184,9 +185,8 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             rows = [p for p in main_p for _ in range(G)] + [p for p in extra_p for _ in range(G)]
             b_m, b_x = len(main_p) * G, len(extra_p) * G
             temps = torch.tensor([cfg.rollout.temperature] * b_m + [pistar.temperature] * b_x)
-            cuts = {} if cfg.algo.target_distribution == "temperature" else {
-                "top_p": torch.tensor([1.0] * b_m + [pistar.top_p] * b_x),
-                "min_p": torch.tensor([0.0] * b_m + [pistar.min_p] * b_x)}
+            cut = cfg.algo.target_distribution  # top_p / min_p: the sampler cuts only the extra rows' tails
+            cuts = {cut: torch.tensor([NO_CUT[cut]] * b_m + [getattr(pistar, cut)] * b_x)} if cut in NO_CUT else {}
             # -- 2. one generation call, per-row temperature (and cut)
             model.eval()
             ids, mask = pick_rows(all_ids, all_mask, torch.tensor(rows, device=device))
@@ -283,15 +283,9 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
 
 
 def load_teacher(name: str, tok, dtype: str, device, log: Callable[[str], None]) -> torch.nn.Module:
-    """The teacher pi* (target_distribution=teacher): a tiny-lab name, a model or run directory, or a
-    hub id; its tokenizer must be the policy's (the rows are scored token by token)."""
-    from aepo.tasks import tinylab
-
-    if name in tinylab.SPECS or not Path(name).expanduser().exists():
-        path = resolve_model_dir(name, log=log)  # a tiny-lab start or a hub id
-    else:
-        path = str(rundir.model_dir_of(Path(name).expanduser()))  # a model directory or a run's checkpoint
-    teacher, t_tok = load_model(path, dtype, device)
+    """The teacher pi* (target_distribution=teacher): a named start, a model or run directory, or a
+    hub id (resolve_model_dir); its tokenizer must be the policy's (the rows are scored token by token)."""
+    teacher, t_tok = load_model(resolve_model_dir(name, log=log), dtype, device)
     if t_tok.get_vocab() != tok.get_vocab():
         raise ConfigError(f"teacher {name} has another tokenizer than the policy: the teacher's samples must be "
                           "token ids the policy shares (choose a teacher of the same family)")

@@ -66,12 +66,22 @@ def needs_work(status: str, retry_failed: bool) -> bool:
     return status in ("pending", "interrupted") or (retry_failed and status == "failed")
 
 
+SCORE_SUFFIX = {"greedy": "/accuracy", "pass@1": "/mean@", "pass@k": "/pass@"}  # held-out scores by name
+
+
+def score_key(record: dict[str, Any], score: str, prefix: str = "final/val/") -> str | None:
+    """The key of a held-out `score` (greedy | pass@1 | pass@k) of the first validation task in a
+    result.json (prefix 'final/val/' or 'best/val/') or a step record ('val/'); None if absent."""
+    suffix = SCORE_SUFFIX[score]
+    keys = sorted(k for k in record if k.startswith(prefix)
+                  and (k.endswith(suffix) if score == "greedy" else suffix in k))
+    return keys[0] if keys else None
+
+
 def accuracy_keys(result: dict[str, Any]) -> tuple[str | None, str | None]:
     """The result keys of final / best held-out greedy accuracy (first validation task)."""
-    keys = sorted(k for k in result if k.startswith("final/val/") and k.endswith("/accuracy"))
-    if not keys:
-        return None, None
-    return keys[0], "best/" + keys[0][len("final/"):]
+    key = score_key(result, "greedy")
+    return (key, "best/" + key[len("final/"):]) if key else (None, None)
 
 
 def sweep_record(sweep) -> dict[str, Any]:

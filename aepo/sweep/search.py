@@ -30,14 +30,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from aepo.rundir import lock, make_dir, read_result, run_status, write_json_atomic
-from aepo.sweep.results import SWEEP_RECORD, sweep_record, write_results
+from aepo.rundir import TERMINAL, is_locked, lock, make_dir, read_json, read_result, run_status, write_json_atomic
+from aepo.sweep.results import SWEEP_RECORD, score_key, sweep_record, write_results
 from aepo.sweep.scheduler import Log, default_storage, execute, open_study, persist
 from aepo.sweep.spec import Run, Sweep
 
 SAMPLERS = ("grid", "tpe", "gp")  # grid: every run of the file's axes (aepo.sweep.scheduler)
 STARTUP_TRIALS = 4  # random trials before TPE / GP model the objective, and before the median pruner acts
-SUFFIX = {"greedy": "/accuracy", "pass@1": "/mean@", "pass@k": "/pass@"}
 
 
 class PruneRun(KeyboardInterrupt):
@@ -49,19 +48,11 @@ class PruneRun(KeyboardInterrupt):
         self.step = step
 
 
-def objective_key(objective: str, record: dict[str, Any], prefix: str) -> str | None:
-    """The key of `objective` in a result.json (prefix 'final/val/') or a step record ('val/'):
-    the first validation task's greedy accuracy, mean@k (pass@1) or pass@k."""
-    keys = sorted(k for k in record if k.startswith(prefix) and SUFFIX[objective] in k
-                  and (objective != "greedy" or k.endswith(SUFFIX["greedy"])))
-    return keys[0] if keys else None
-
-
 def value_of(result: dict[str, Any] | None, objective: str) -> float | None:
     """A finished run's final held-out objective (None: not finished, or no validation)."""
     if not result or result.get("status") != "finished":
         return None
-    key = objective_key(objective, result, "final/val/")
+    key = score_key(result, objective)
     v = result.get(key) if key else None
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
@@ -127,8 +118,6 @@ def counted(study) -> int:
 def next_run(sweep: Sweep, target: float, seed: int | None) -> Run | None:
     """The run for this trial: the given seed (a re-asked trial), else the target's first seed
     whose run is neither done nor held by another worker."""
-    from aepo.rundir import TERMINAL, is_locked
-
     if seed is not None:
         return sweep.search_run(target, int(seed))
     for s in sweep.axes["seed"]:
@@ -200,7 +189,7 @@ def pruning_progress(trial, objective: str) -> Callable[[int, int, dict], None]:
     """The trainer's progress callback: report the held-out objective, stop the run if pruned."""
 
     def progress(step: int, total: int, record: dict[str, Any]) -> None:
-        key = objective_key(objective, record, "val/")
+        key = score_key(record, objective, "val/")
         if key is not None and math.isfinite(record[key]):
             trial.report(float(record[key]), step)
             if trial.should_prune():
@@ -213,8 +202,6 @@ def requeue_dead(study, sweep: Sweep) -> None:
     """RUNNING trials whose run directory nobody holds died with their worker: mark them FAIL and
     ask their target and seed again first (the run resumes from its checkpoint)."""
     from optuna.trial import Trial, TrialState
-
-    from aepo.rundir import is_locked
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         run_dir, seed = t.user_attrs.get("run_dir"), t.user_attrs.get("seed")
@@ -236,11 +223,8 @@ def record_runs(study, sweep: Sweep, sweep_dir: Path) -> list[Run]:
     used = list(ids.values())
     record = sweep_record(replace(sweep, runs=used))
     path = Path(sweep_dir) / SWEEP_RECORD
-    if path.is_file():
-        try:
-            prev = json.loads(path.read_text())
-        except (OSError, ValueError):
-            prev = {}
+    prev = read_json(path)
+    if isinstance(prev, dict):
         mine = {r["run_id"] for r in record["runs"]}
         record["runs"] = [r for r in prev.get("runs", []) if r.get("run_id") not in mine] + record["runs"]
         record["axes"] = list(dict.fromkeys([*prev.get("axes", []), *record["axes"]]))

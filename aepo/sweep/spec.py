@@ -27,28 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aepo.config import METHODS, ConfigError, RunConfig, field_value, load_config_file
+from aepo.config import METHODS, SWEEP_AXES, ConfigError, RunConfig, field_value, load_config_file
 
-# axis name -> (RunConfig key it sets, tag in the run id). The order is the order of the tags
-# in a run id; `seed` comes last. Baselines vary over `seed` only.
-AXES: dict[str, tuple[str, str]] = {
-    "entropy_target": ("algo.entropy_target", "H"),
-    "alpha": ("algo.alpha", "a"),
-    "t_high": ("algo.t_high", "th"),
-    "t_low": ("algo.t_low", "tl"),
-    "target_schedule": ("algo.target_schedule", "ts"),
-    "target_end": ("algo.target_end", "te"),
-    "mode": ("algo.mode", "m"),
-    "reinforce_norm": ("algo.reinforce_norm", "rn"),
-    "controller": ("algo.controller", "c"),
-    "lowering": ("algo.lowering", "lw"),
-    "target_distribution": ("algo.target_distribution", "pi"),
-    "extra_prompt_fraction": ("algo.extra_prompt_fraction", "f"),
-    "lr": ("optim.lr", "lr"),
-    "group_size": ("rollout.group_size", "G"),
-    "start": ("model.name_or_path", "st"),  # the pretrained start (issue 20: e.g. tiny, tiny-b2, tiny-b3)
-    "seed": ("seed", "s"),
-}
+AXES = SWEEP_AXES  # axis name -> (RunConfig key it sets, tag in the run id): aepo/config.py
 SPEC_KEYS = ("name", "description", "method", "base", "axes", "points", "baselines", "search")
 OBJECTIVES = ("greedy", "pass@1", "pass@k")  # final held-out scores a search maximises
 PRUNERS = ("none", "median", "hyperband")
@@ -81,10 +62,6 @@ class SearchSpec:
     objective: str = "pass@1"  # the final held-out score maximised: greedy | pass@1 | pass@k
     pruner: str = "median"  # none | median | hyperband: stops trailing runs on intermediate held-out scores,
     # never in a run's first quarter
-
-    def targets(self) -> list[float]:
-        n = int(round((self.high - self.low) / self.step))
-        return [round(self.low + k * self.step, 10) for k in range(n + 1)]
 
 
 @dataclass

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from aepo.config import ConfigError
+from aepo.rundir import model_dir_of
 
 
 def resolve_model_dir(name: str, log=print) -> str:
     """'tiny' / 'tiny-weak' -> the shipped tiny-lab start; 'smollm2-135m' -> SmolLM2-135M-Instruct
-    from its Python package, converted once (aepo/tasks/smollm2.py); a path must exist; else a hub id."""
+    from its Python package, converted once (aepo/tasks/smollm2.py); a path must exist (a model
+    directory, or a run directory: its checkpoint, aepo.rundir.model_dir_of); else a hub id."""
     from aepo.tasks import smollm2, tinylab
 
     if name in tinylab.SPECS:
@@ -20,7 +22,7 @@ def resolve_model_dir(name: str, log=print) -> str:
     if p.exists():
         if not (p / "config.json").is_file():
             raise ConfigError(f"model path {p} has no config.json (not a Hugging Face model directory)")
-        return str(p)
+        return str(model_dir_of(p))  # a model directory as is; a training run's checkpoint
     if name.startswith((".", "/", "~")) or name.count("/") != 1:
         raise ConfigError(f"model path does not exist: {name}")
     return name  # a hub id such as Qwen/Qwen2.5-Math-7B (needs network or a local HF cache)
