@@ -50,6 +50,14 @@ SPECS = {
     "tiny": TinyLabSpec(),
     # a deliberately weak start: same model, barely pretrained
     "tiny-weak": TinyLabSpec(pretrain_steps=200),
+    # The wide lab (issue 16), where the entropy-accuracy curve can be resolved: three-digit sums
+    # N = 100..999 (every third held out: 300 held-out prompts, 600 training prompts), answers
+    # 'xxx+yyy' (8 tokens with eos, 3 of them forced by the first 3), a 3-layer model (362K
+    # parameters). Its warm start learns the rule abruptly between 700 and 900 supervised steps
+    # (sampled accuracy 0.7% at 700, 13% at 800, 33% at 900, one build measured); 800 leaves RL
+    # the most to learn while RL still learns from it (from 700 it does not, in 400 steps).
+    "tiny-wide": TinyLabSpec(n_min=100, n_max=999, width=3, heldout_every=3, hidden_size=96, layers=3,
+                             intermediate_size=288, pretrain_steps=800),
 }
 # More starts of each recipe, differing only in the build seed (initialisation and warm-start
 # data order), so that a study can tell a finding about the method from one about one start
