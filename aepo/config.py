@@ -115,6 +115,10 @@ class OptimConfig:
                               "holds its share of the main rows and of the REINFORCE rows, normalised by the "
                               "whole batch's counts, so at ratio 1 the minibatch gradients average to the "
                               "full-batch gradient (aepo/core/assembly.py `minibatches`).")
+    micro_batch_rows: int = _f(0, "Rows per forward/backward inside each minibatch: gradient accumulation, so "
+                               "an update fits in memory at any batch size (0: the whole minibatch at once). "
+                               "The loss, gradient and metrics are the minibatch's at any value (whole-batch "
+                               "denominators); methods whose loss is not a sum over rows refuse it (embedded).")
     dual_clip_c: float | None = _f(None, "Dual-clip bound c > 1 on negative advantages (Ye et al. 2020, "
                                    "arXiv 1912.09729): loss <= -c A where A < 0. None: off (the paper's PPO-clip "
                                    "formula); the reference code (EasyR1) and verl use c = 3.")
@@ -347,6 +351,7 @@ class RunConfig:
             (0 < o.clip_eps < 1, f"clip_eps must be in (0, 1), got {o.clip_eps}"),
             (o.loss_agg_mode in LOSS_AGG_MODES, f"unknown loss_agg_mode '{o.loss_agg_mode}'"),
             (o.num_minibatches >= 1, "num_minibatches must be >= 1"),
+            (o.micro_batch_rows >= 0, f"optim.micro_batch_rows must be >= 0 (0: off), got {o.micro_batch_rows}"),
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (self.save_every >= 0 and self.eval_every >= 0, "save_every and eval_every must be >= 0"),
             (self.backend in BACKENDS, f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})"),
@@ -362,6 +367,13 @@ class RunConfig:
         if a.method in METHODS and self.backend not in METHODS[a.method].backends:
             checks.append((False, f"method '{a.method}' runs on the {' and '.join(METHODS[a.method].backends)} "
                                   f"backend only (aepo/methods.py): use --backend {METHODS[a.method].backends[0]}"))
+        if o.micro_batch_rows and self.backend == "verl":
+            checks.append((False, "optim.micro_batch_rows is the embedded trainer's; verl micro-batches with "
+                                  "verl.micro_batch_per_gpu"))
+        if o.micro_batch_rows and a.method in METHODS and not METHODS[a.method].row_additive:
+            checks.append((False, f"method '{a.method}' computes its loss over the whole minibatch, so "
+                                  "optim.micro_batch_rows (gradient accumulation) would change it: use 0, and "
+                                  "optim.num_minibatches to bound memory"))
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)

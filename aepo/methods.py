@@ -30,6 +30,10 @@ class Method:
     verl_entropy_coeff: bool = False  # verl's actor.entropy_coeff carries algo.entropy_coef (Entropy-Reg)
     verl_shapes_advantages: bool = False  # Entropy-Adv on verl: the trainer shapes the advantages
     verl_clip_high: bool = False  # verl's actor.clip_ratio_high carries algo.clip_eps_high (Clip-Higher)
+    # the loss is a sum over rows given the whole batch's denominators, so gradient accumulation
+    # over micro-batches (optim.micro_batch_rows) gives the minibatch's gradient; Clip-Cov / KL-Cov
+    # pick tokens over the whole minibatch and EntroPIC's term has its own token mean: they are not
+    row_additive: bool = True
 
     @property
     def has_target(self) -> bool:
@@ -53,10 +57,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            controller="adaptive_coef"),
     # not in the paper: the other published ways to keep entropy up or on a target (issue 17)
     Method("clip_higher", "Clip-Higher", "extra", "clip_higher", verl_clip_high=True),  # DAPO
-    Method("clip_cov", "Clip-Cov", "extra", "clip_cov", verl_loss_mode="clip_cov"),  # Cui et al. 2025
-    Method("kl_cov", "KL-Cov", "extra", "kl_cov", verl_loss_mode="kl_cov"),  # Cui et al. 2025
+    Method("clip_cov", "Clip-Cov", "extra", "clip_cov", verl_loss_mode="clip_cov", row_additive=False),  # Cui et al.
+    Method("kl_cov", "KL-Cov", "extra", "kl_cov", verl_loss_mode="kl_cov", row_additive=False),  # Cui et al. 2025
     Method("entrocraft", "Entrocraft", "extra", "grpo", controller="deadband", advantages="entrocraft"),
-    Method("entropic", "EntroPIC", "extra", "entropic", backends=(EMBEDDED,), controller="entropic"),
+    Method("entropic", "EntroPIC", "extra", "entropic", backends=(EMBEDDED,), controller="entropic",
+           row_additive=False),
 )}
 
 

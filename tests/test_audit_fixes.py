@@ -321,7 +321,7 @@ def test_runs_that_differ_in_alpha_are_two_conditions_not_two_seeds(tmp_path):
 
 
 # ---- 12.14 --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["tiny", "tiny-weak"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-weak", "tiny-b2", "tiny-b3", "tiny-weak-b2", "tiny-weak-b3", "tiny-wide"])
 def test_the_shipped_tiny_lab_starts_match_their_checksums_and_need_no_cache(tmp_path, monkeypatch, name):
     from aepo.tasks import tinylab
 

@@ -5,6 +5,8 @@ Shapes: B rows, T response tokens.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +46,17 @@ class LossBatch:
     # whole update batch's counts over the number of minibatches. None: this batch's own rows.
     main_denom: float | None = None
     reinforce_denom: float | None = None
+
+    def detached(self) -> "LossBatch":
+        """The same batch without its autograd graph (log_prob and token_entropy detached)."""
+        return dataclasses.replace(self, log_prob=self.log_prob.detach(), token_entropy=self.token_entropy.detach())
+
+    @staticmethod
+    def cat(parts: list["LossBatch"]) -> "LossBatch":
+        """Row-wise concatenation of batches of one width sharing their denominators (micro-batches
+        of one minibatch)."""
+        tensors = ("log_prob", "old_log_prob", "advantages", "mask", "token_entropy", "reinforce")
+        return dataclasses.replace(parts[0], **{f: torch.cat([getattr(p, f) for p in parts]) for f in tensors})
 
 
 def agg_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: str, denom: float | None = None) -> torch.Tensor:

@@ -295,30 +295,29 @@ def load_teacher(name: str, tok, dtype: str, device, log: Callable[[str], None])
 def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice: Splice,
            denoms: Denominators, cfg: RunConfig, device, step: int = 0) -> dict[str, float]:
     """PPO-clip update(s) on the spliced rows. With one minibatch this is strictly on-policy; with
-    several, each holds its share of both loss terms (aepo.core.assembly.minibatches). A
-    non-finite loss or gradient stops the run (FloatingPointError) before the optimizer moves."""
+    several, each holds its share of both loss terms (aepo.core.assembly.minibatches). Each
+    minibatch's gradient is accumulated over micro-batches of `optim.micro_batch_rows` rows: its
+    loss is a sum over rows with the whole batch's denominators, so the micro-batches' losses add
+    up to it (methods whose loss is not are refused by the config). A non-finite loss or gradient
+    stops the run (FloatingPointError) before the optimizer moves."""
     chunks = minibatches(splice.reinforce, cfg.optim.num_minibatches)
     share = denoms.per_minibatch(len(chunks))
     metrics: dict[str, float] = {}
     for idx in chunks:
-        part = upd.select(idx).to(device)
-        logp_all = torch.log_softmax(response_logits(model, part).float(), -1)  # (b, T, V)
-        batch = LossBatch(
-            log_prob=logp_all.gather(-1, part.response_ids[..., None]).squeeze(-1),
-            old_log_prob=part.logprobs,
-            advantages=splice.advantages[idx].to(device),
-            mask=part.response_mask.float(),
-            token_entropy=entropy_from_logprobs(logp_all),
-            reinforce=splice.reinforce[idx].to(device),
-            main_denom=share.main,
-            reinforce_denom=share.reinforce,
-        )
-        loss, m = loss_fn(batch, loss_cfg)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"step {step}: the loss is {loss.item()} (lr {cfg.optim.lr}); "
-                                     "the last good checkpoint is kept")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        micro = idx.split(cfg.optim.micro_batch_rows) if cfg.optim.micro_batch_rows else (idx,)
+        seen: list[LossBatch] = []  # each micro-batch's batch, detached: the minibatch's metrics
+        for rows in micro:
+            batch = loss_batch(model, upd, splice, rows, share, device)
+            loss, m = loss_fn(batch, loss_cfg)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"step {step}: the loss is {loss.item()} (lr {cfg.optim.lr}); "
+                                         "the last good checkpoint is kept")
+            loss.backward()
+            seen.append(batch.detached())
+        if len(micro) > 1:  # the metrics of the whole minibatch, from its detached pieces
+            with torch.no_grad():
+                _, m = loss_fn(LossBatch.cat(seen), loss_cfg)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         if not torch.isfinite(grad_norm):
             raise FloatingPointError(f"step {step}: the gradient norm is {float(grad_norm)} (lr {cfg.optim.lr}); "
@@ -332,6 +331,22 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
             metrics[k] = metrics.get(k, 0.0) + v / len(chunks)
     metrics["actor/lr"] = cfg.optim.lr
     return metrics
+
+
+def loss_batch(model, upd: Rollout, splice: Splice, rows: torch.Tensor, share: Denominators, device) -> LossBatch:
+    """The loss inputs of some update rows: a forward pass of the policy (with grad) on them."""
+    part = upd.select(rows).to(device)
+    logp_all = torch.log_softmax(response_logits(model, part).float(), -1)  # (b, T, V)
+    return LossBatch(
+        log_prob=logp_all.gather(-1, part.response_ids[..., None]).squeeze(-1),
+        old_log_prob=part.logprobs,
+        advantages=splice.advantages[rows].to(device),
+        mask=part.response_mask.float(),
+        token_entropy=entropy_from_logprobs(logp_all),
+        reinforce=splice.reinforce[rows].to(device),
+        main_denom=share.main,
+        reinforce_denom=share.reinforce,
+    )
 
 
 @torch.no_grad()
