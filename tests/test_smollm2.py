@@ -50,17 +50,16 @@ def test_the_smollm2_package_converts_to_a_checksummed_model_directory_with_a_ch
 
 
 def test_two_rl_steps_and_an_eval_run_on_the_real_model_with_its_chat_template(tmp_path, smollm2_dir):
-    prompts = tmp_path / "train.jsonl"
-    prompts.write_text("\n".join(json.dumps({"problem": f"What is {a} + {b}?", "answer": str(a + b)})
-                                 for a, b in ((17, 25), (3, 4))) + "\n")
     run = tmp_path / "run"
     res = CliRunner().invoke(app, [
         "train", "--method", "aepo", "--model", str(smollm2_dir), "--steps", "2", "--out", str(run), "--wandb", "off",
-        "--set", f"data.train_file={prompts}", "--set", "rollout.prompts_per_step=2", "--set", "rollout.group_size=2",
-        "--set", "rollout.max_new_tokens=16", "--set", "eval_every=0", "--set", "threads=2"])
+        "--set", "data.train_file=arith", "--set", "rollout.prompts_per_step=2", "--set", "rollout.group_size=2",
+        "--set", "rollout.max_new_tokens=16", "--set", "optim.micro_batch_rows=2", "--set", "eval_every=2",
+        "--set", "eval_prompts=2", "--set", "eval_samples=1", "--set", "threads=2"])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and all(0 < r["actor/entropy"] < 12 for r in rows)
+    assert 0 <= rows[-1]["val/arith/mean@1"] <= 1  # held-out arithmetic, graded by math-verify
     config = json.loads((run / "config.json").read_text())
     assert config["chat_template"] is True  # an instruct tokenizer: prompts went in as a chat turn
     res = CliRunner().invoke(app, ["eval", "--model", str(run), "--benchmarks", "gsm8k", "--limit", "2",

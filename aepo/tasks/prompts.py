@@ -11,7 +11,7 @@ from typing import Callable
 
 from aepo.config import ConfigError, DataConfig
 from aepo.rundir import read_jsonl
-from aepo.tasks import tinylab
+from aepo.tasks import arith, tinylab
 
 
 @dataclass
@@ -77,11 +77,14 @@ def load_prompt_file(data: DataConfig) -> list[dict[str, str]]:
 
 
 def load_task(data: DataConfig, model_dir: Path) -> Task:
-    """The tiny lab for a tiny-lab model without a prompt file; the math task otherwise."""
+    """The tiny lab for a tiny-lab model without a prompt file; the generated arithmetic task for
+    data.train_file=arith (each problem carries its own instruction); the math task otherwise."""
+    if data.train_file == arith.NAME:
+        return Task(arith.NAME, arith.items("train"), arith.items("heldout"), math_reward, "{problem}")
     if data.train_file:
         return Task("math", load_prompt_file(data), [], math_reward, data.prompt_template)
     spec = tinylab.load_spec(model_dir)
     if spec is None:
-        raise ConfigError("a non-tiny-lab model needs a prompt file (--set data.train_file=PATH)")
+        raise ConfigError("a non-tiny-lab model needs prompts: --set data.train_file=PATH (a JSONL/parquet file) or data.train_file=arith")
     return Task("tinylab", tinylab.tinylab_items(spec, "train"), tinylab.tinylab_items(spec, "heldout"),
                 tinylab.reward, "{problem}")
