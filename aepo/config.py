@@ -77,6 +77,9 @@ class ModelConfig:
     name_or_path: str = _f("tiny", "'tiny' (build/reuse the tiny-lab model), 'tiny-weak' "
                            "(a briefly pretrained one), or a local Hugging Face model directory.")
     dtype: str = _f("float32", "Parameter dtype: float32 | bfloat16 | float16.")
+    autocast: str = _f("none", "Mixed precision of the embedded trainer: none | bfloat16 (forward passes under "
+                       "torch.autocast in bfloat16, weights and optimizer in model.dtype: bf16 on a GPU; CPUs "
+                       "without bf16 units run it slower). verl sets its own precision.")
     device: str = _f("auto", "auto | cpu | cuda | cuda:N. auto picks cuda when available.")
 
 
@@ -358,6 +361,7 @@ class RunConfig:
             (self.backend in BACKENDS, f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})"),
             (self.wandb in WANDB_MODES, f"unknown wandb mode '{self.wandb}' (choose from {', '.join(WANDB_MODES)})"),
             (self.model.dtype in ("float32", "bfloat16", "float16"), f"unknown dtype '{self.model.dtype}'"),
+            (self.model.autocast in ("none", "bfloat16"), f"unknown model.autocast '{self.model.autocast}' (none | bfloat16)"),
             (v.nnodes >= 1 and v.gpus_per_node >= 1 and v.tensor_parallel >= 1 and v.micro_batch_per_gpu >= 1,
              "verl: nnodes, gpus_per_node, tensor_parallel and micro_batch_per_gpu must be >= 1"),
             (0 < v.gpu_memory_utilization < 1, f"verl.gpu_memory_utilization must be in (0, 1), got {v.gpu_memory_utilization}"),

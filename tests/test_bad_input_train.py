@@ -58,6 +58,7 @@ CASES = [
     ("steps-zero", {}, ["--steps", "0"], "steps must be >= 1"),
     ("grad-clip-negative", {}, ["--set", "optim.grad_clip=-1"], "grad_clip must be > 0"),
     ("grad-clip-nan", {}, ["--set", "optim.grad_clip=.nan"], "finite"),
+    ("autocast-unknown", {}, ["--set", "model.autocast=fp8"], "unknown model.autocast 'fp8'"),
     ("micro-batch-negative", {}, ["--set", "optim.micro_batch_rows=-1"], "micro_batch_rows must be >= 0"),
     ("micro-batch-non-additive-loss", {}, ["--method", "clip_cov", "--set", "optim.micro_batch_rows=4"],
      "computes its loss over the whole minibatch"),

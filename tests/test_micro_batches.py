@@ -73,3 +73,21 @@ def test_a_method_whose_loss_is_not_a_sum_over_rows_refuses_micro_batches(method
     cfg.algo.method, cfg.optim.micro_batch_rows = method, 4
     with pytest.raises(ConfigError, match="computes its loss over the whole minibatch"):
         cfg.validate()
+
+
+def test_a_run_with_bfloat16_autocast_trains_with_finite_metrics(tmp_path, tiny_model_dir):
+    """model.autocast=bfloat16 (meant for a GPU) runs the same code on CPU: 2 steps, finite metrics."""
+    import json
+    import math
+
+    from typer.testing import CliRunner
+
+    from aepo.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--steps", "2", "--out", str(tmp_path / "run"), "--wandb", "off",
+                                   "--set", "model.autocast=bfloat16", "--set", "rollout.prompts_per_step=4",
+                                   "--set", "eval_every=2", "--set", "eval_prompts=4", "--set", "threads=1"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["model"]["autocast"] == "bfloat16"

@@ -14,6 +14,7 @@ Checkpoints every N steps and on exit; `resume=True` continues bit-for-bit on CP
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import random
@@ -85,6 +86,25 @@ def rewards_of(task: Task, tokenizer, rollout: Rollout, answers: list[str]) -> t
     return torch.tensor([task.reward(a, t) for a, t in zip(answers, texts)])
 
 
+def generate(model, teacher, ids: torch.Tensor, mask: torch.Tensor, temps: torch.Tensor, cfg: RunConfig,
+             eos: list[int], pad_id: int, b_m: int, g: torch.Generator | None, cuts: dict) -> Rollout:
+    """One step's rollout: one sampling call with per-row temperature (and cut); with a teacher,
+    its rows (those from b_m on) are its own call, then scored by the policy (old log-probs, entropy)."""
+    n = cfg.rollout.max_new_tokens
+    if teacher is None:
+        return sample(model, ids, mask, temps, n, eos, pad_id, generator=g, **cuts)
+    mine = sample(model, ids[:b_m], mask[:b_m], temps[:b_m], n, eos, pad_id, generator=g)
+    theirs = sample(teacher, ids[b_m:], mask[b_m:], temps[b_m:], n, eos, pad_id, generator=g)
+    return mine.then(scored_by(model, theirs), pad_id)
+
+
+def mixed_precision(autocast: str, device: torch.device) -> Callable[[], Any]:
+    """model.autocast: a factory of fresh contexts, torch.autocast in bfloat16 or a no-op."""
+    if autocast == "bfloat16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
 def plain_splice(main_adv: torch.Tensor) -> Splice:
     b = main_adv.shape[0]
     return Splice(torch.arange(b), main_adv.float(), torch.zeros(b, dtype=torch.bool), 0, 0, aepo=False)
@@ -154,6 +174,7 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
     logger = RunLogger(out, cfg.to_dict(), cfg.wandb, cfg.wandb_project, cfg.wandb_group)
     G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
     eos = stop_ids(model, tok)
+    amp = mixed_precision(cfg.model.autocast, device)  # amp(): a context for every forward pass
     done, t_start, status, error = start, time.time(), "failed", None
     # dirty: the model, optimizer or controller have moved past step `done` (a step's update ran
     # but its record is not written yet); such a state is never saved under the label `done`
@@ -191,15 +212,8 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             model.eval()
             ids, mask = pick_rows(all_ids, all_mask, torch.tensor(rows, device=device))
             g = gen if device.type == "cpu" else None
-            if teacher is None:
-                roll = sample(model, ids, mask, temps, cfg.rollout.max_new_tokens, eos, tok.pad_token_id,
-                              generator=g, **cuts)
-            else:  # the teacher's rows: its own call, then scored by the policy (old log-probs, entropy)
-                mine = sample(model, ids[:b_m], mask[:b_m], temps[:b_m], cfg.rollout.max_new_tokens, eos,
-                              tok.pad_token_id, generator=g)
-                theirs = sample(teacher, ids[b_m:], mask[b_m:], temps[b_m:], cfg.rollout.max_new_tokens, eos,
-                                tok.pad_token_id, generator=g)
-                roll = mine.then(scored_by(model, theirs), tok.pad_token_id)
+            with amp():
+                roll = generate(model, teacher, ids, mask, temps, cfg, eos, tok.pad_token_id, b_m, g, cuts)
             roll = roll.to("cpu")
             t_gen = time.time()
             # -- 3. rewards, advantages, splice
@@ -227,7 +241,8 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             denoms = loss_denominators(upd.response_mask, splice.reinforce, cfg.optim.loss_agg_mode,
                                        cfg.algo.reinforce_norm, roll.response_mask[b_m:])
             dirty = True
-            metrics = update(model, optimizer, loss_fn, step_cfg, upd, splice, denoms, cfg, device, step)
+            with amp():
+                metrics = update(model, optimizer, loss_fn, step_cfg, upd, splice, denoms, cfg, device, step)
             controller.update(h_main)
             if controller.decision.saturated and not warned_saturation:
                 warned_saturation = True
@@ -254,7 +269,8 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
                 "perf/gen_tokens_per_s": n_tokens / max(t_gen - t0, 1e-9),
             }
             if task.heldout and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-                record.update(validate(model, tok, task, cfg, device, eos))
+                with amp():
+                    record.update(validate(model, tok, task, cfg, device, eos))
             logger.log(record)
             done, dirty = step, False  # the step is whole: its update and its record
             if progress:  # (it may stop the run: a sweep's orphan check, a search's pruner)
