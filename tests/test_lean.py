@@ -1,5 +1,6 @@
-"""The lean Qwen2 forward (the fast path) against Hugging Face's forward (the slow reference),
-and the once-padded prompt table against per-step padding."""
+"""The lean decoder forward (the fast path) against Hugging Face's forward (the slow reference),
+for a Qwen2 (the tiny lab) and a Llama (SmolLM2's architecture: no attention biases, grouped-query
+heads), and the once-padded prompt table against per-step padding."""
 
 import pytest
 import torch
@@ -10,12 +11,19 @@ from aepo.embedded.sampler import positions_from_mask, sample
 from aepo.embedded.trainer import left_pad, pick_rows
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+@pytest.fixture(scope="module", params=["qwen2", "llama"])
+def tiny(request, tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), tok
+    if request.param == "qwen2":
+        return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), tok
+    torch.manual_seed(0)  # a small random Llama on the tiny lab's tokenizer
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                      num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64,
+                      rope_theta=100000.0, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    return LlamaForCausalLM(cfg).eval(), tok
 
 
 def _batch(tok):
@@ -81,8 +89,11 @@ def test_sampling_with_the_lean_forward_matches_the_hugging_face_path(tiny, monk
     assert torch.allclose(fast.entropy, slow.entropy, atol=1e-5)
 
 
-def test_the_lean_forward_is_only_taken_for_qwen2_models():
+def test_the_lean_forward_is_only_taken_for_qwen2_and_llama_models():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
     assert lean_model(torch.nn.Linear(2, 2)) is None
+    assert lean_model(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=16))) is None
 
 
 def test_picked_rows_of_the_padded_table_equal_padding_the_picked_prompts():

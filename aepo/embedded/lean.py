@@ -1,6 +1,7 @@
-"""A lean functional forward for small Qwen2 models: the same math as Hugging Face's
-`Qwen2ForCausalLM.forward`, in about a third of the tensor ops and none of its per-call Python
-(mask builders, output capturing, cache objects).
+"""A lean functional forward for small Qwen2 and Llama models: the same math as Hugging Face's
+`Qwen2ForCausalLM.forward` / `LlamaForCausalLM.forward` (the two differ in Qwen2's q/k/v biases),
+in about a third of the tensor ops and none of its per-call Python (mask builders, output
+capturing, cache objects).
 
 Why: on the tiny lab (108K parameters, 128 rows of ~12 tokens) a step is dispatch-bound, not
 FLOP-bound; HF's per-call overhead was half the step (issue 7). For a 7B model on a GPU the
@@ -8,7 +9,7 @@ overhead is noise, so the trainer uses this only on CPU (see `lean_model`).
 
 It reads the module's own parameters, so gradients flow into them and the optimizer, checkpoint
 and HF code paths are unchanged. `tests/test_lean.py` checks it against HF's forward (logits,
-gradients, KV-cache decoding). Shapes: B rows, L positions, H heads, D head dim, V vocabulary.
+gradients, KV-cache decoding) for both. Shapes: B rows, L positions, H heads, D head dim, V vocabulary.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 
-class LeanQwen2:
-    """Functional forward over a `Qwen2ForCausalLM`'s parameters (default RoPE, full attention)."""
+class LeanDecoder:
+    """Functional forward over a `Qwen2ForCausalLM`'s or `LlamaForCausalLM`'s parameters (default
+    RoPE, full attention, SiLU MLP without biases)."""
 
     def __init__(self, model: torch.nn.Module):
         cfg = model.config
@@ -109,11 +111,11 @@ def attention_mask(key_mask: torch.Tensor, n_queries: int) -> torch.Tensor:
     return ((causal & key_mask.bool()[:, None, :]) | (k_pos == q_pos))[:, None]
 
 
-def lean_model(model: torch.nn.Module) -> LeanQwen2 | None:
-    """The lean forward for a float32 CPU Qwen2 with default RoPE and full attention; None otherwise
-    (HF's forward then runs: GPUs, half precision, other architectures)."""
+def lean_model(model: torch.nn.Module) -> LeanDecoder | None:
+    """The lean forward for a float32 CPU Qwen2 or Llama with default RoPE and full attention; None
+    otherwise (HF's forward then runs: GPUs, half precision, other architectures)."""
     cfg = getattr(model, "config", None)
-    if cfg is None or getattr(cfg, "model_type", None) != "qwen2":
+    if cfg is None or getattr(cfg, "model_type", None) not in ("qwen2", "llama"):
         return None
     rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
     ok = (
@@ -124,5 +126,6 @@ def lean_model(model: torch.nn.Module) -> LeanQwen2 | None:
         and getattr(cfg, "hidden_act", "silu") == "silu"
         and float(getattr(cfg, "attention_dropout", 0.0)) == 0.0
         and hasattr(model, "model") and hasattr(model.model, "rotary_emb")
+        and not getattr(cfg, "mlp_bias", False) and getattr(cfg, "pretraining_tp", 1) == 1  # llama's options
     )
-    return LeanQwen2(model) if ok else None
+    return LeanDecoder(model) if ok else None
