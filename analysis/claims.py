@@ -38,6 +38,9 @@ THRESHOLDS: dict[str, Any] = {
     "surge_ratio": 1.5,  # surge: peak H >= 1.5 x initial H (whole CI above)
     "min_targets": 3,  # C2 "any target" and C3 "rises, peaks, falls" need >= 3 AEPO targets
     "min_gap": 0.0,  # C3, C7: an accuracy gap counts when its CI lower bound exceeds this
+    # C3: a rise (or fall) whose whole CI lies below this is none: the curve is flat there, so it
+    # does not rise, peak and fall (an equivalence margin, in accuracy units: 0.02 = 2 points)
+    "flat_margin": 0.02,
 }
 
 HOLDS, FAILS, UNKNOWN, MIXED = "holds", "does not hold", "not measurable with this data", "mixed"
@@ -220,18 +223,26 @@ def peak_verdict(groups: list[tuple[float, np.ndarray, float, np.ndarray | None]
                                for g, e in zip(gaps, (0, m - 1)))
         if all(g[1] > th["min_gap"] for g in gaps):
             return HOLDS, f"{desc}; peak at H*={groups[best][0]:.2f} beats both ends: {gap_txt}"
+        flat = [groups[e][0] for g, e in zip(gaps, (0, m - 1)) if g[2] < th["flat_margin"]]
+        if flat:
+            return FAILS, (f"{desc}; no peak: the interior best H*={groups[best][0]:.2f} is within "
+                           f"{100 * th['flat_margin']:.0f} pts of H*={flat[0]:.2f} (whole CI below the margin): {gap_txt}")
         return UNKNOWN, f"{desc}; interior best H*={groups[best][0]:.2f} but gaps within seed noise: {gap_txt}"
     other = m - 1 - best
     g = gap(best, other)
     txt = f"best at the end H*={groups[best][0]:.2f}, {fmt_ci(*g, scale=100, digits=1)} pts over H*={groups[other][0]:.2f}"
     if g[1] > th["min_gap"]:
         return FAILS, f"{desc}; monotonic: {txt}"
+    if g[2] < th["flat_margin"]:
+        return FAILS, f"{desc}; flat: the ends are within {100 * th['flat_margin']:.0f} pts ({txt})"
     return UNKNOWN, f"{desc}; no peak beyond seed noise ({txt})"
 
 
 def judge_c3(table: pd.DataFrame, score: str | None, th: Mapping[str, Any]) -> Claim:
     rule = (f"Over >= {th['min_targets']} AEPO targets, the best mean score is at an interior target and "
-            f"its gap to both end targets has a (Bonferroni) CI above {th['min_gap']}; each score is judged "
+            f"its gap to both end targets has a (Bonferroni) CI above {th['min_gap']}; it does not hold when the "
+            f"best is an end target ahead of the other end, or lies within {100 * th['flat_margin']:.0f} points of "
+            f"an end (the gap's whole CI below the margin: no rise or no fall); each score is judged "
             f"separately, the verdict follows the headline score.")
     from analysis.scores import available_keys, table_score_label
 

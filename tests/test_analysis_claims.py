@@ -45,6 +45,14 @@ def test_c3_does_not_hold_when_accuracy_rises_monotonically_with_entropy():
     assert claims["C3"].verdict == FAILS and "monotonic" in claims["C3"].evidence
 
 
+def test_c3_does_not_hold_when_accuracy_is_flat_over_the_low_targets_then_falls():
+    # the quadratic's top lies between the two lowest targets (0.25 and 0.5 score alike within
+    # 0.5 points), and 1.0 is far below: whichever of the two is best, there is no rise
+    claims, _ = verdicts(synthetic_study(seeds=3, steps=30, peak_h=0.375, curvature=0.8, acc_noise=0.003))
+    assert claims["C3"].verdict == FAILS
+    assert "no peak" in claims["C3"].evidence or "monotonic" in claims["C3"].evidence
+
+
 def test_c3_is_not_measurable_when_the_gaps_are_within_seed_noise():
     claims, _ = verdicts(synthetic_study(seeds=3, steps=30, curvature=0.0, acc_noise=0.05))
     assert claims["C3"].verdict == UNKNOWN
