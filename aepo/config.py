@@ -74,8 +74,9 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 
 @dataclass
 class ModelConfig:
-    name_or_path: str = _f("tiny", "'tiny' (build/reuse the tiny-lab model), 'tiny-weak' "
-                           "(a briefly pretrained one), or a local Hugging Face model directory.")
+    name_or_path: str = _f("tiny", "A named start: tiny, tiny-weak (builds -b2, -b3 of each), tiny-wide (the "
+                           "wide lab: 300 held-out three-digit sums), smollm2-135m (a real instruct LM); a "
+                           "Hugging Face model or training-run directory; or a hub id (aepo/tasks/models.py).")
     dtype: str = _f("float32", "Parameter dtype: float32 | bfloat16 | float16.")
     autocast: str = _f("none", "Mixed precision of the embedded trainer: none | bfloat16 (forward passes under "
                        "torch.autocast in bfloat16, weights and optimizer in model.dtype: bf16 on a GPU; CPUs "

@@ -18,7 +18,7 @@ BENCHMARK_HELP = ("Comma-separated: aime24, amc23, college_math, gsm8k, math500,
 def eval_command(
     model: Annotated[Optional[Path], typer.Option(help="HF model directory, training run directory (its "
                                                   "checkpoint/ is loaded) or a named start: tiny, tiny-weak, "
-                                                  "smollm2-135m.")] = None,
+                                                  "tiny-wide, smollm2-135m.")] = None,
     responses: Annotated[Optional[Path], typer.Option(help="Only grade this JSONL of responses made "
                                                       "elsewhere (rows: benchmark, id, response); "
                                                       "tinylab rows need --model for their golds.")] = None,

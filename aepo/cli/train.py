@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from aepo.cli.common import StepProgress, crashed, fail
-from aepo.config import AlgoConfig, OptimConfig, RolloutConfig, RunConfig, field_help
+from aepo.config import AlgoConfig, ModelConfig, OptimConfig, RolloutConfig, RunConfig, field_help
 
 
 def _h(cls, name: str) -> str:
@@ -17,8 +17,7 @@ def _h(cls, name: str) -> str:
 
 def train_command(
     method: Annotated[Optional[str], typer.Option(help=_h(AlgoConfig, "method") + " [default: aepo]")] = None,
-    model: Annotated[Optional[str], typer.Option(help="'tiny', 'tiny-weak', or a Hugging Face model directory "
-                                                 "[default: tiny].")] = None,
+    model: Annotated[Optional[str], typer.Option(help=_h(ModelConfig, "name_or_path") + " [default: tiny]")] = None,
     entropy_target: Annotated[Optional[float], typer.Option(help=_h(AlgoConfig, "entropy_target"))] = None,
     alpha: Annotated[Optional[float], typer.Option(help=_h(AlgoConfig, "alpha"))] = None,
     mode: Annotated[Optional[str], typer.Option(help=_h(AlgoConfig, "mode"))] = None,
