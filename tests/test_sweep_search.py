@@ -194,3 +194,25 @@ def test_the_search_summary_names_a_best_target_when_every_target_scores_the_sam
         write_json_atomic(Path(r.config.out) / "result.json", {"status": "finished", "final/val/lab/mean@16": 0.0})
     line = best_summary(sweep, runs)
     assert line.startswith("search: best target H* = 0.3 (no interval") and "2 finished runs at 2 targets" in line
+
+
+def test_a_run_is_never_pruned_at_its_last_step():
+    """A finished run's final score is the trial's value: pruning it there would throw a whole run
+    away (a search on the wide lab once pruned a run at step 400 of 400)."""
+    from aepo.sweep.search import PruneRun, pruning_progress
+
+    class Trial:
+        reported: list = []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return True  # the pruner would stop anything
+
+    trial = Trial()
+    progress = pruning_progress(trial, "pass@1")
+    with pytest.raises(PruneRun):
+        progress(200, 400, {"step": 200, "val/tinylab/mean@8": 0.5})
+    progress(400, 400, {"step": 400, "val/tinylab/mean@8": 0.7})  # no PruneRun
+    assert trial.reported == [(200, 0.5), (400, 0.7)]

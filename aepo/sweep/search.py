@@ -186,13 +186,14 @@ def tell_mean(study, trial, sweep: Sweep, target: float) -> None:
 
 
 def pruning_progress(trial, objective: str) -> Callable[[int, int, dict], None]:
-    """The trainer's progress callback: report the held-out objective, stop the run if pruned."""
+    """The trainer's progress callback: report the held-out objective, stop the run if pruned.
+    The last step's value is the trial's result, never a reason to prune: the run is done."""
 
     def progress(step: int, total: int, record: dict[str, Any]) -> None:
         key = score_key(record, objective, "val/")
         if key is not None and math.isfinite(record[key]):
             trial.report(float(record[key]), step)
-            if trial.should_prune():
+            if step < total and trial.should_prune():
                 raise PruneRun(step)
 
     return progress
