@@ -2,7 +2,7 @@
 
 Prints three figures and two ratios:
   matmul      GFLOP/s of a plain float32 matmul (the machine's bound for everything below)
-  sampling    tokens/s of the trainer's sampler (aepo.embedded.sampler.sample) and of Hugging Face
+  sampling    new tokens/s (prompt prefill included) of the trainer's sampler (aepo.embedded.sampler.sample) and of Hugging Face
               `generate` on the same batch, same lengths (both forced to --new-tokens), same model
   update      seconds of one forward+backward of the trainer's loss on the sampled batch, and the
               FLOP-bound time 6 * parameters * tokens / matmul rate
@@ -69,7 +69,10 @@ def main() -> None:
                       generator=torch.Generator().manual_seed(0))
         t_ours = time.perf_counter() - t
     ours = B * N / t_ours
-    bound = 2 * n_params * B * N / (rate * 1e9)  # decode FLOPs (attention over ~100 positions left out)
+    # 2 FLOPs per weight and token: the prompt's positions through the decoder (the lm head only at
+    # the last), then every new token through all of it (attention over ~100 positions left out)
+    head = model.config.vocab_size * model.config.hidden_size
+    bound = 2 * ((n_params - head) * B * L + n_params * B * N) / (rate * 1e9)
     print(f"sampler:  {ours:8.1f} tokens/s ({t_ours:.1f} s; FLOP-bound {bound:.1f} s, {bound / t_ours:.0%} of it)")
     if not args.skip_generate:
         with torch.no_grad():
@@ -93,7 +96,6 @@ def main() -> None:
     t_upd = time.perf_counter() - t
     # 6 FLOPs per weight per token forward+backward: the decoder's weights at every position, the
     # (tied) lm head only where a response token is predicted (the trainer computes no other logits)
-    head = model.config.vocab_size * model.config.hidden_size
     upd_bound = 6 * ((n_params - head) * B * (L + N) + head * B * N) / (rate * 1e9)
     print(f"update:   {t_upd:.1f} s for {B * (L + N)} tokens forward+backward; FLOP-bound {upd_bound:.1f} s")
     print(f"RATIO update / FLOP bound: {t_upd / upd_bound:.2f}x (target <= 1.5x)")
