@@ -40,12 +40,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from aepo.core.policy import LossBatch, LossConfig
-    from aepo.core.losses import grpo_loss
-    from aepo.core.entropy import entropy_from_logprobs
+    from aepo.core.assembly import loss_denominators
+    from aepo.core.losses import LossConfig, grpo_loss
     from aepo.embedded.model import load_model
-    from aepo.embedded.sampler import response_logits, sample
-    from aepo.embedded.trainer import left_pad
+    from aepo.embedded.sampler import sample
+    from aepo.embedded.trainer import left_pad, loss_batch, plain_splice
     from aepo.tasks import arith, smollm2
     from aepo.tasks.prompts import prompt_texts
 
@@ -85,14 +84,12 @@ def main() -> None:
         print(f"RATIO sampler / generate: {ours / hf:.2f}x (target >= 5x)")
 
     model.train()
-    cfg = LossConfig()
+    splice = plain_splice(torch.randn(B))  # every row a GRPO row with a made-up advantage
+    share = loss_denominators(roll.response_mask, splice.reinforce, "seq-mean-token-mean", "all_samples",
+                              roll.response_mask[:0])
     t = time.perf_counter()
-    logp_all = torch.log_softmax(response_logits(model, roll).float(), -1)  # (B, N, V)
-    batch = LossBatch(log_prob=logp_all.gather(-1, roll.response_ids[..., None]).squeeze(-1),
-                      old_log_prob=roll.logprobs, advantages=torch.randn(B), mask=roll.response_mask.float(),
-                      token_entropy=entropy_from_logprobs(logp_all), reinforce=torch.zeros(B, dtype=torch.bool))
-    loss, _ = grpo_loss(batch, cfg)
-    loss.backward()
+    loss, _ = grpo_loss(loss_batch(model, roll, splice, torch.arange(B), share, torch.device("cpu")), LossConfig())
+    loss.backward()  # the trainer's forward (aepo.embedded.trainer.loss_batch) and the GRPO loss
     t_upd = time.perf_counter() - t
     # 6 FLOPs per weight per token forward+backward: the decoder's weights at every position, the
     # (tied) lm head only where a response token is predicted (the trainer computes no other logits)

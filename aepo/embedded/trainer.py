@@ -322,7 +322,7 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
     for idx in chunks:
         optimizer.zero_grad(set_to_none=True)
         micro = idx.split(cfg.optim.micro_batch_rows) if cfg.optim.micro_batch_rows else (idx,)
-        seen: list[LossBatch] = []  # each micro-batch's batch, detached: the minibatch's metrics
+        seen: list[LossBatch] = []  # several micro-batches: each one detached, for the minibatch's metrics
         for rows in micro:
             batch = loss_batch(model, upd, splice, rows, share, device)
             loss, m = loss_fn(batch, loss_cfg)
@@ -330,8 +330,9 @@ def update(model, optimizer, loss_fn, loss_cfg: LossConfig, upd: Rollout, splice
                 raise FloatingPointError(f"step {step}: the loss is {loss.item()} (lr {cfg.optim.lr}); "
                                          "the last good checkpoint is kept")
             loss.backward()
-            seen.append(batch.detached())
-        if len(micro) > 1:  # the metrics of the whole minibatch, from its detached pieces
+            if len(micro) > 1:
+                seen.append(batch.detached())
+        if seen:  # the metrics of the whole minibatch, from its detached pieces
             with torch.no_grad():
                 _, m = loss_fn(LossBatch.cat(seen), loss_cfg)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
