@@ -213,3 +213,68 @@ def best_location_ci(xs: Sequence[float], scores: Sequence[np.ndarray], groups: 
     lo = np.quantile(best, (1 - level) / 2, method="lower")  # bounds on grid points
     hi = np.quantile(best, (1 + level) / 2, method="higher")
     return (point, float(lo), float(hi))
+
+
+
+def offsets_removed(x: np.ndarray, y: np.ndarray, factors: Sequence[np.ndarray]) -> np.ndarray:
+    """y less the offsets of categorical factors (seed, validation step), fitted jointly with a
+    quadratic in x:  y_i = a + b x_i + c x_i^2 + sum_f d_f[level_f(i)] + e_i  (first level 0).
+    x, y: (n,); factors: each (n,) labels. A seed that learns slowly at every target, or the step
+    a value was read at, no longer counts for or against the targets it ran."""
+    cols, dummies = [np.ones_like(x), x, x**2], []
+    for f in factors:
+        dummies += [(f == v).astype(float) for v in list(dict.fromkeys(f.tolist()))[1:]]
+    if not dummies:
+        return y
+    coef = np.linalg.lstsq(np.stack(cols + dummies, axis=1), y, rcond=None)[0]
+    return y - np.stack(dummies, axis=1) @ coef[3:]
+
+
+def local_linear(x: np.ndarray, y: np.ndarray, at: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Gaussian-kernel local-linear regression of y on x, evaluated at each point of `at`:
+    the intercept of  min_{a,b} sum_i K((x_i - p)/bandwidth) (y_i - a - b (x_i - p))^2.
+    Unlike a kernel mean it is not pulled inwards at the ends of the range."""
+    out = np.empty(at.size)
+    for j, p in enumerate(at):
+        w = np.exp(-0.5 * ((x - p) / bandwidth) ** 2)
+        X = np.stack([np.ones_like(x), x - p], axis=1)
+        out[j] = np.linalg.lstsq(X * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0][0]
+    return out
+
+
+def smoothed_best_ci(x: Sequence[float], y: Sequence[float], run: Sequence, factors: Sequence[Sequence],
+                     grid: Sequence[float], bandwidth: float, level: float = LEVEL, n_boot: int = N_BOOT,
+                     seed: int = SEED) -> tuple[float, float, float]:
+    """Where a smooth curve through every run's scores is best, with a bootstrap interval over runs:
+    (the grid point where the curve is highest, lo, hi).
+
+    x, y, run: (n,) one entry per score read (a run may give several: its validation steps); factors:
+    categorical labels per entry whose offsets are removed first (offsets_removed: seed, step), then
+    the scores are smoothed over x (local_linear) and the best of the grid points inside the range
+    of x is taken (no extrapolation). Pooling neighbouring targets is what lets a search with one run
+    at most targets locate the best: a per-target mean of one run carries that run's whole noise. A
+    resample redraws whole runs with replacement (one with fewer than 3 distinct x is skipped).
+    NaNs: scores at fewer than 3 distinct x."""
+    xa, ya, ra = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(run, dtype=object)
+    fs = [np.asarray(f, dtype=object) for f in factors]
+    g = np.asarray(grid, dtype=float)
+
+    def best(idx: np.ndarray) -> float:
+        xs = xa[idx]
+        if np.unique(xs).size < 3:
+            return np.nan
+        at = g[(g >= xs.min() - 1e-9) & (g <= xs.max() + 1e-9)]
+        curve = local_linear(xs, offsets_removed(xs, ya[idx], [f[idx] for f in fs]), at, bandwidth)
+        return float(at[int(np.argmax(curve))])  # the first of tied points
+
+    point = best(np.arange(xa.size))
+    if np.isnan(point):
+        return (np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(ra == r) for r in dict.fromkeys(ra.tolist())]
+    boots = np.array([best(np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))]))
+                      for _ in range(n_boot)])
+    boots = boots[~np.isnan(boots)]
+    lo = np.quantile(boots, (1 - level) / 2, method="lower")
+    hi = np.quantile(boots, (1 + level) / 2, method="higher")
+    return (point, float(lo), float(hi))

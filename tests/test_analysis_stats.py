@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.stats import (aggregate, bootstrap_ci, curve_band, difference_ci, fit_quadratic, iqm,
+from analysis.stats import (aggregate, bootstrap_ci, curve_band, difference_ci, fit_quadratic, iqm, local_linear,
+                            offsets_removed, smoothed_best_ci,
                             quadratic_peak)
 
 
@@ -123,3 +124,38 @@ def test_conditions_that_all_score_the_same_have_no_best_location():
     from analysis.stats import best_location_ci
 
     assert all(math.isnan(v) for v in best_location_ci([0.2, 0.3], [np.zeros(3), np.zeros(3)]))
+
+
+def test_offsets_removed_takes_away_a_seeds_constant_lead_and_nothing_else():
+    x = np.array([0.2, 0.4, 0.6, 0.2, 0.4, 0.6])
+    seed = np.array([0, 0, 0, 1, 1, 1])
+    y = 1.0 - (x - 0.4) ** 2 + 3.0 * (seed == 1)  # seed 1 scores 3 more at every target
+    np.testing.assert_allclose(offsets_removed(x, y, [seed]), 1.0 - (x - 0.4) ** 2, atol=1e-12)
+    np.testing.assert_allclose(offsets_removed(x, y, []), y)  # no factor: unchanged
+
+
+def test_local_linear_reproduces_a_straight_line_to_its_ends():
+    x = np.array([0.2, 0.3, 0.5, 0.8])
+    at = np.array([0.2, 0.25, 0.8])
+    np.testing.assert_allclose(local_linear(x, 2.0 - 3.0 * x, at, bandwidth=0.1), 2.0 - 3.0 * at, atol=1e-12)
+
+
+def test_the_smoothed_best_is_not_fooled_by_one_slow_seed_at_the_best_target():
+    # targets 0.2..0.8 once each at seed 0 on a curve peaked at 0.5, and the peak once more at a seed
+    # that is 10 points slow everywhere it ran (0.5 and 0.2): a per-target mean would put 0.5 behind 0.4
+    xs = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.5, 0.2]
+    seeds = [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    ys = [80 - 100 * (x - 0.5) ** 2 - 10 * s for x, s in zip(xs, seeds)]
+    grid = np.round(np.arange(0.2, 0.81, 0.05), 10)
+    point, lo, hi = smoothed_best_ci(xs, ys, run=range(9), factors=[seeds], grid=grid, bandwidth=0.15, n_boot=200)
+    assert point == pytest.approx(0.5) and lo <= point <= hi
+    means = {x: np.mean([y for x2, y in zip(xs, ys) if x2 == x]) for x in set(xs)}
+    assert max(means, key=means.get) != 0.5  # what the per-target mean would have picked
+
+
+def test_the_smoothed_best_stays_inside_the_measured_targets_and_needs_three():
+    grid = np.round(np.arange(0.1, 1.21, 0.05), 10)
+    point, _, _ = smoothed_best_ci([0.3, 0.4, 0.5], [1.0, 2.0, 3.0], run=[0, 1, 2], factors=[], grid=grid,
+                                   bandwidth=0.2, n_boot=50)
+    assert point == pytest.approx(0.5)  # rising to the last measured target: no extrapolation past it
+    assert all(math.isnan(v) for v in smoothed_best_ci([0.3, 0.5, 0.3], [1, 2, 3], [0, 1, 2], [], grid, 0.2))

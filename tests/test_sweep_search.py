@@ -49,8 +49,11 @@ def synthetic_execute(calls: list[str], noise: float = 0.01):
         rng = np.random.default_rng(cfg.seed)
         final = 1.0 - (cfg.algo.entropy_target - OPTIMUM) ** 2 + noise * rng.standard_normal()
         for step in range(10, cfg.steps + 1, 10):
+            record = {"step": step, "val/lab/mean@16": final * step / cfg.steps}
+            with open(Path(cfg.out) / "metrics.jsonl", "a") as f:  # as the trainer writes it, before it reports
+                f.write(json.dumps(record) + "\n")
             if progress:
-                progress(step, cfg.steps, {"step": step, "val/lab/mean@16": final * step / cfg.steps})
+                progress(step, cfg.steps, record)
         result = {"status": "finished", "steps_done": cfg.steps, "steps": cfg.steps, "final/val/lab/mean@16": final}
         write_json_atomic(Path(cfg.out) / "result.json", result)
         return result
@@ -67,6 +70,8 @@ def test_a_search_finds_a_known_optimum_within_two_steps_of_the_target_grid(tmp_
               for r in used}
     best = max(used, key=lambda r: values[r.run_id])
     assert abs(best.config.algo.entropy_target - OPTIMUM) <= 0.1  # stated tolerance: two steps of 0.05
+    pick = json.loads((tmp_path / "out" / f"search_{sampler}_s0.json").read_text())  # the search's own pick
+    assert abs(pick["best_target"] - OPTIMUM) <= 0.1 and pick["ci_low"] <= pick["best_target"] <= pick["ci_high"]
     assert len(calls) == len(set(calls)) <= 14  # one run per trial at most, none run twice
     assert all(r.run_id.startswith("aepo__H") and r.run_id.split("__s")[1] in "012" for r in used)
 
@@ -185,15 +190,41 @@ def test_a_hyperband_search_completes_and_never_prunes_in_a_runs_first_quarter(t
 
 
 def test_the_search_summary_names_a_best_target_when_every_target_scores_the_same(tmp_path):
-    from aepo.sweep.search import best_summary
+    from aepo.sweep.search import best_summary, best_target
 
     sweep = load_sweep(search_file(tmp_path, seeds=(0,)), tmp_path / "out")
     runs = [sweep.search_run(t, 0) for t in (0.3, 0.6)]
     for r in runs:
         Path(r.config.out).mkdir(parents=True)
         write_json_atomic(Path(r.config.out) / "result.json", {"status": "finished", "final/val/lab/mean@16": 0.0})
-    line = best_summary(sweep, runs)
-    assert line.startswith("search: best target H* = 0.3 (no interval") and "2 finished runs at 2 targets" in line
+    line = best_summary(best_target(sweep, runs))
+    assert line.startswith("search: best target H* = 0.3 (held-out scores at fewer than 3 targets: no curve)")
+    assert "2 finished runs at 2 targets" in line
+
+
+def test_the_search_pick_counts_the_scores_of_pruned_runs(tmp_path):
+    """A pruned run's held-out scores up to where it stopped are evidence about its target. Finished
+    runs at 0.3-0.5 rise by 2 points a target, so alone they put the best at 0.5; a run at 0.6 pruned at
+    step 20, 0.3 below them at steps 10 and 20, shows the curve turns down after 0.4."""
+    from aepo.sweep.search import best_target
+
+    sweep = load_sweep(search_file(tmp_path, seeds=(0,), low=0.3, high=0.7, step=0.05), tmp_path / "out")
+    runs = []
+    for target, status, scores in [(0.3, "finished", [0.30, 0.50, 0.60, 0.70]), (0.4, "finished", [0.32, 0.52, 0.62, 0.72]),
+                                   (0.5, "finished", [0.34, 0.54, 0.64, 0.74]), (0.6, "pruned", [0.1, 0.2])]:
+        run = sweep.search_run(target, 0)
+        Path(run.config.out).mkdir(parents=True)
+        with open(Path(run.config.out) / "metrics.jsonl", "w") as f:
+            for i, v in enumerate(scores):
+                f.write(json.dumps({"step": 10 * (i + 1), "val/lab/mean@16": v}) + "\n")
+        write_json_atomic(Path(run.config.out) / "result.json",
+                          {"status": status, "final/val/lab/mean@16": scores[-1]} if status == "finished" else
+                          {"status": status, "pruned_at_step": 10 * len(scores)})
+        runs.append(run)
+    assert best_target(sweep, runs[:3])["best_target"] == pytest.approx(0.5)
+    best = best_target(sweep, runs)
+    assert best["best_target"] == pytest.approx(0.4) and best["best_measured_target"] == pytest.approx(0.5)
+    assert (best["finished_runs"], best["runs"], best["scores"]) == (3, 4, 14)
 
 
 def test_a_run_is_never_pruned_at_its_last_step():

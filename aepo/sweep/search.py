@@ -13,6 +13,13 @@ lock, resume, results.parquet and W&B group. The pruner (optuna's median or hype
 the objective at every validation step; a pruned run keeps its checkpoint and is recorded
 `pruned` with its step in result.json, results.parquet and the trial.
 
+The pick (best_target; SWEEP_DIR/search_<sampler>_s<seed>.json and the last line printed) is where
+a curve smoothed through every held-out score of every run is highest, with a bootstrap interval
+over runs; the best measured target is given beside it. A search's best single run is a poor pick:
+most targets run once, and one run's seed noise is as large as the step between targets (wide lab,
+three searches of 10 runs: the best measured target was outside the grid's interval once in three,
+the smoothed pick never).
+
 Resume: a trial whose worker died (RUNNING in the storage while its run directory is unlocked)
 is marked FAIL and its target and seed are asked again first, so the run resumes from its
 checkpoint. Several processes may share one --storage and --out: each takes the next trial
@@ -30,7 +37,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from aepo.rundir import TERMINAL, is_locked, lock, make_dir, read_json, read_result, run_status, write_json_atomic
+from aepo.rundir import (TERMINAL, is_locked, lock, make_dir, read_json, read_metrics, read_result, run_status,
+                         write_json_atomic)
 from aepo.sweep.results import SWEEP_RECORD, score_key, sweep_record, write_results
 from aepo.sweep.scheduler import Log, default_storage, execute, open_study, persist
 from aepo.sweep.spec import Run, Sweep
@@ -105,7 +113,10 @@ def run_search(sweep: Sweep, sampler: str, trials: int, seed: int, sweep_dir: Pa
         write_results(sweep_dir)
     used = record_runs(study, sweep, sweep_dir)
     write_results(sweep_dir)
-    log(best_summary(sweep, used))
+    best = best_target(sweep, used)
+    write_json_atomic(Path(sweep_dir) / f"search_{sampler}_s{seed}.json",  # the pick, for tables and papers
+                      {"sampler": sampler, "search_seed": seed, "trials": trials, **best})
+    log(best_summary(best))
     return used
 
 
@@ -233,25 +244,63 @@ def record_runs(study, sweep: Sweep, sweep_dir: Path) -> list[Run]:
     return used
 
 
-def best_summary(sweep: Sweep, used: list[Run]) -> str:
-    """One line: the best target by mean objective over its runs, with a bootstrap interval over
-    seeds where the targets have several runs (analysis.stats.best_location_ci)."""
+def held_out_scores(run: Run, objective: str) -> list[tuple[int, float]]:
+    """(step, objective) at each of a run's validation steps, read from its metrics.jsonl (a pruned
+    run's too, up to where it stopped)."""
+    path = Path(run.config.out) / "metrics.jsonl"
+    out = []
+    for rec in read_metrics(path) if path.exists() else []:
+        key = score_key(rec, objective, "val/")
+        if key is not None and "step" in rec and math.isfinite(rec[key]):
+            out.append((int(rec["step"]), float(rec[key])))
+    return out
+
+
+def best_target(sweep: Sweep, used: list[Run]) -> dict[str, Any]:
+    """The search's pick and its interval (analysis.stats.smoothed_best_ci: every held-out score of
+    every run the search used, pruned ones included, less seed and step offsets, smoothed over H*
+    with a bandwidth of a quarter of the searched range; bootstrap over runs), and the best measured
+    target (mean final objective over its finished runs) beside it. Why smooth: a search runs most
+    targets once, and one run's score carries its seed's whole noise (wide lab: about 2 points of
+    pass@1, as much as the difference between neighbouring targets); neighbours pooled do not."""
     import numpy as np
 
-    from analysis.stats import best_location_ci
+    from analysis.stats import smoothed_best_ci
 
-    by_target: dict[float, list[float]] = {}
+    finals: dict[float, list[float]] = {}
+    rows = []  # (target, score, run id, seed, step)
     for r in used:
+        h = r.config.algo.entropy_target
         v = value_of(read_result(Path(r.config.out)), sweep.search.objective)
         if v is not None:
-            by_target.setdefault(r.config.algo.entropy_target, []).append(v)
-    if not by_target:
+            finals.setdefault(h, []).append(v)
+        rows += [(h, score, r.run_id, r.config.seed, step) for step, score in held_out_scores(r, sweep.search.objective)]
+    low, high, step = sweep.search.low, sweep.search.high, sweep.search.step
+    point = lo = hi = math.nan
+    if rows:
+        x, y, run, seed, at = zip(*rows)
+        point, lo, hi = smoothed_best_ci(x, y, run, [seed, at], np.round(np.arange(low, high + step / 2, step), 10),
+                                         bandwidth=(high - low) / 4)
+    measured = max(sorted(finals), key=lambda x: np.mean(finals[x])) if finals else math.nan  # first of ties
+    return {"objective": sweep.search.objective, "best_target": None if math.isnan(point) else point,
+            "ci_low": None if math.isnan(lo) else lo, "ci_high": None if math.isnan(hi) else hi,
+            "best_measured_target": None if math.isnan(measured) else measured,
+            "best_measured_value": float(np.mean(finals[measured])) if finals else None,
+            "best_measured_runs": len(finals[measured]) if finals else 0,
+            "finished_runs": sum(map(len, finals.values())), "finished_targets": len(finals),
+            "runs": len(used), "scores": len(rows)}
+
+
+def best_summary(best: dict[str, Any]) -> str:
+    """best_target's record in one line."""
+    if best["best_measured_target"] is None:
         return "search: no finished run with a held-out score yet"
-    xs = sorted(by_target)
-    p = max(xs, key=lambda x: np.mean(by_target[x]))  # the first of tied best targets
-    _, lo, hi = best_location_ci(xs, [np.array(by_target[x]) for x in xs])
-    ci = (f" [{lo:g}, {hi:g}] (bootstrap over seeds)" if not math.isnan(lo) else
-          " (no interval: a target has one run, or every target scores the same)")
-    runs = sum(len(v) for v in by_target.values())
-    return (f"search: best target H* = {p:g}{ci}, {sweep.search.objective} "
-            f"{np.mean(by_target[p]):.3f} over {len(by_target[p])} run(s); {runs} finished runs at {len(xs)} targets")
+    seen = (f"best measured H* = {best['best_measured_target']:g} ({best['objective']} "
+            f"{best['best_measured_value']:.3f} over {best['best_measured_runs']} run(s)); "
+            f"{best['finished_runs']} finished runs at {best['finished_targets']} targets")
+    if best["best_target"] is None:
+        return (f"search: best target H* = {best['best_measured_target']:g} (held-out scores at fewer than 3 "
+                f"targets: no curve); {seen}")
+    return (f"search: best target H* = {best['best_target']:g} [{best['ci_low']:g}, {best['ci_high']:g}] (smoothed "
+            f"held-out {best['objective']} of every run, pruned ones too, less seed and step offsets; bootstrap "
+            f"over runs); {seen}")
