@@ -239,6 +239,23 @@ def make_dir(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def output_dir(path: Path | None) -> Iterator[None]:
+    """make_dir(path) for a command's output; if the command then fails (bad input found later, an
+    interrupt), the directories it created that are still empty are removed: a refused command
+    leaves nothing behind. A directory that existed before is never touched."""
+    new = [] if path is None else [d for d in (Path(path), *Path(path).parents) if not d.exists()]  # deepest first
+    if path is not None:
+        make_dir(path)
+    try:
+        yield
+    except BaseException:
+        for d in new:
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        raise
+
+
 # ---- the embedded checkpoint: settle what a kill left, then start or resume ------------------------------
 def _state(ckpt_dir: Path) -> dict[str, Any] | None:
     """The trainer state of a checkpoint directory if it is complete (its state file, written last,

@@ -130,3 +130,15 @@ def test_the_grader_holds_its_time_limit_on_adversarial_responses_of_up_to_a_meg
     assert [g.correct for g in graded] == [False] * len(attacks)
     # 2 workers: at most ceil(8 / 2) answers in a row each, each within the limit plus a respawn
     assert wall < (len(attacks) / 2) * (limit + 3.0), wall
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--responses", "{tmp}/none.jsonl"], "no responses file"),
+    (["--model", "{tmp}/nope", "--benchmarks", "tinylab"], "neither a model"),
+])
+def test_a_refused_eval_leaves_no_empty_output_directory_behind(tmp_path, args, match):
+    out = tmp_path / "new" / "out"
+    res = CliRunner().invoke(app, ["eval", *[a.replace("{tmp}", str(tmp_path)) for a in args], "--out", str(out),
+                                   "--data-dir", str(GSM8K)])
+    one_line_error(res, {}, match)
+    assert not (tmp_path / "new").exists()

@@ -85,23 +85,22 @@ def eval_command(
             from aepo.tasks.models import named_start_dir
 
             model = named_start_dir(str(model), log=lambda m: typer.echo(m, err=True)) or model  # tiny, smollm2-135m
-        if out is not None:
-            from aepo.rundir import make_dir
+        from aepo.rundir import output_dir
 
-            make_dir(out)  # a file, a path under a file, or no write access: say so before any work
-        if sweep is not None:
-            evaluate_sweep(sweep, st, echo=typer.echo)
-            return
-        if responses is not None:
-            if not responses.is_file():
-                fail(f"no responses file {responses}")
-            model_dir = None
-            if model is not None:
-                from aepo.rundir import model_dir_of
+        with output_dir(out):  # a file, a path under a file, or no write access: said before any work
+            if sweep is not None:
+                evaluate_sweep(sweep, st, echo=typer.echo)
+                return
+            if responses is not None:
+                if not responses.is_file():
+                    fail(f"no responses file {responses}")
+                model_dir = None
+                if model is not None:
+                    from aepo.rundir import model_dir_of
 
-                model_dir = model_dir_of(model)
-            summary = evaluate_responses(responses, st, out, model_dir, echo=typer.echo)
-        else:
-            summary = evaluate_model(model, st, out, echo=typer.echo)
-        typer.echo(f"average accuracy {summary['average'].get('accuracy', float('nan')):.4f}; wrote {out}")
+                    model_dir = model_dir_of(model)
+                summary = evaluate_responses(responses, st, out, model_dir, echo=typer.echo)
+            else:
+                summary = evaluate_model(model, st, out, echo=typer.echo)
+            typer.echo(f"average accuracy {summary['average'].get('accuracy', float('nan')):.4f}; wrote {out}")
         log_wandb(summary, wandb, name=f"eval-{Path(responses or model).name}", out_dir=out)
