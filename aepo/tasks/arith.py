@@ -5,8 +5,12 @@ every machine). Each problem asks for one number in `\\boxed{}` and is graded by
 any math prompt (aepo.tasks.prompts.math_reward); a response may reason first (any path to the
 right box counts), but the answers fit in ~32 tokens.
 
-Five levels, each its own space of distinct problems, shuffled once with a fixed seed: the first
-100 of each level are held out (500 held-out problems, never trained on), up to 2000 more train.
+Five levels sized for SmolLM2-135M-Instruct, whose start samples (T = 1, 32 tokens, 580 held-out
+prompts x 2) right answers to 13 % of levels 1 and 3, 18 % of level 2, 6 % of level 4 and 2 % of
+level 5: 9.9 % overall (issue 15; harder sums were near 0 %). Easy levels have few distinct problems, so each problem is asked in five
+phrasings, and the held-out split is by the numbers: 30 % of each level's problems (at most
+25), in every phrasing, are never trained on (580 held-out prompts); up to 500 prompts per level
+train (1,760 in all). Each level is shuffled once with a fixed seed.
 """
 
 from __future__ import annotations
@@ -15,30 +19,26 @@ import random
 from typing import Callable
 
 NAME = "arith"
-HELDOUT_PER_LEVEL = 100
-TRAIN_PER_LEVEL = 2000
+HELDOUT_FRACTION = 0.3  # of a level's distinct problems, at most HELDOUT_MAX
+HELDOUT_MAX = 25
+TRAIN_PER_LEVEL = 500  # prompts
 SEED = 20261203
 INSTRUCTION = "Answer with the number in \\boxed{}."
+PHRASINGS = ("What is {e}?", "Compute {e}.", "Calculate {e}.", "Evaluate {e}.", "Find {e}.")
 
 
-def _pairs(lo: int, hi: int, lo2: int, hi2: int) -> list[tuple[int, int]]:
-    return [(a, b) for a in range(lo, hi + 1) for b in range(lo2, hi2 + 1)]
-
-
-# level -> (what it is, every distinct problem as (question, answer))
+# level -> (what it is, every distinct problem as (expression, answer))
 LEVELS: dict[int, tuple[str, Callable[[], list[tuple[str, int]]]]] = {
-    1: ("a + b, a and b in 1-20, one of them below 10", lambda: [(f"{a} + {b}", a + b) for a, b in _pairs(1, 20, 1, 20)
-                                                                if min(a, b) < 10]),
-    2: ("a + b, two digits each", lambda: [(f"{a} + {b}", a + b) for a, b in _pairs(10, 99, 10, 99)]),
-    3: ("a - b, two digits each, a > b", lambda: [(f"{a} - {b}", a - b) for a, b in _pairs(10, 99, 10, 99) if a > b]),
-    4: ("a * b, a and b in 2-19", lambda: [(f"{a} * {b}", a * b) for a, b in _pairs(2, 19, 2, 19)]),
-    5: ("a + b - c, a, b, c in 1-30", lambda: [(f"{a} + {b} - {c}", a + b - c)
-                                             for a in range(1, 31) for b in range(1, 31) for c in range(1, 31)]),
+    1: ("a + b, a and b in 0-9", lambda: [(f"{a} + {b}", a + b) for a in range(10) for b in range(10)]),
+    2: ("a - b, 0 <= b <= a <= 9", lambda: [(f"{a} - {b}", a - b) for a in range(10) for b in range(a + 1)]),
+    3: ("a + b, a in 10-19, b in 1-9", lambda: [(f"{a} + {b}", a + b) for a in range(10, 20) for b in range(1, 10)]),
+    4: ("2 * n, n in 2-99", lambda: [(f"2 * {n}", 2 * n) for n in range(2, 100)]),
+    5: ("a + b, two digits each", lambda: [(f"{a} + {b}", a + b) for a in range(10, 100) for b in range(10, 100)]),
 }
 
 
-def question(expr: str) -> str:
-    return f"What is {expr}? {INSTRUCTION}"
+def question(expr: str, phrasing: str = PHRASINGS[0]) -> str:
+    return f"{phrasing.format(e=expr)} {INSTRUCTION}"
 
 
 def items(split: str) -> list[dict[str, str]]:
@@ -48,9 +48,10 @@ def items(split: str) -> list[dict[str, str]]:
     for level, (_, space) in LEVELS.items():
         problems = space()
         random.Random(SEED + level).shuffle(problems)
-        part = problems[:HELDOUT_PER_LEVEL] if split == "heldout" else \
-            problems[HELDOUT_PER_LEVEL:HELDOUT_PER_LEVEL + TRAIN_PER_LEVEL]
-        per_level.append([{"problem": question(q), "answer": str(a), "level": str(level)} for q, a in part])
+        n_out = min(HELDOUT_MAX, round(HELDOUT_FRACTION * len(problems)))
+        part = problems[:n_out] if split == "heldout" else problems[n_out:]
+        rows = [{"problem": question(e, ph), "answer": str(ans), "level": str(level)} for e, ans in part for ph in PHRASINGS]
+        per_level.append(rows if split == "heldout" else rows[:TRAIN_PER_LEVEL])
     rows = []
     for i in range(max(len(p) for p in per_level)):
         rows += [p[i] for p in per_level if i < len(p)]
