@@ -215,7 +215,6 @@ def best_location_ci(xs: Sequence[float], scores: Sequence[np.ndarray], groups: 
     return (point, float(lo), float(hi))
 
 
-
 def offsets_removed(x: np.ndarray, y: np.ndarray, factors: Sequence[np.ndarray]) -> np.ndarray:
     """y less the offsets of categorical factors (seed, validation step), fitted jointly with a
     quadratic in x:  y_i = a + b x_i + c x_i^2 + sum_f d_f[level_f(i)] + e_i  (first level 0).

@@ -37,8 +37,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from aepo.rundir import (TERMINAL, is_locked, lock, make_dir, read_json, read_metrics, read_result, run_status,
-                         write_json_atomic)
+from aepo.rundir import (METRICS, TERMINAL, is_locked, is_number, lock, make_dir, read_json, read_metrics, read_result,
+                         run_status, write_json_atomic)
 from aepo.sweep.results import SWEEP_RECORD, score_key, sweep_record, write_results
 from aepo.sweep.scheduler import Log, default_storage, execute, open_study, persist
 from aepo.sweep.spec import Run, Sweep
@@ -247,11 +247,10 @@ def record_runs(study, sweep: Sweep, sweep_dir: Path) -> list[Run]:
 def held_out_scores(run: Run, objective: str) -> list[tuple[int, float]]:
     """(step, objective) at each of a run's validation steps, read from its metrics.jsonl (a pruned
     run's too, up to where it stopped)."""
-    path = Path(run.config.out) / "metrics.jsonl"
     out = []
-    for rec in read_metrics(path) if path.exists() else []:
+    for rec in read_metrics(Path(run.config.out) / METRICS):
         key = score_key(rec, objective, "val/")
-        if key is not None and "step" in rec and math.isfinite(rec[key]):
+        if key is not None and is_number(rec.get("step")) and is_number(rec[key]) and math.isfinite(rec[key]):
             out.append((int(rec["step"]), float(rec[key])))
     return out
 
@@ -282,9 +281,9 @@ def best_target(sweep: Sweep, used: list[Run]) -> dict[str, Any]:
         point, lo, hi = smoothed_best_ci(x, y, run, [seed, at], np.round(np.arange(low, high + step / 2, step), 10),
                                          bandwidth=(high - low) / 4)
     measured = max(sorted(finals), key=lambda x: np.mean(finals[x])) if finals else math.nan  # first of ties
-    return {"objective": sweep.search.objective, "best_target": None if math.isnan(point) else point,
-            "ci_low": None if math.isnan(lo) else lo, "ci_high": None if math.isnan(hi) else hi,
-            "best_measured_target": None if math.isnan(measured) else measured,
+    known = lambda v: None if math.isnan(v) else v  # noqa: E731  (JSON has no NaN)
+    return {"objective": sweep.search.objective, "best_target": known(point), "ci_low": known(lo),
+            "ci_high": known(hi), "best_measured_target": known(measured),
             "best_measured_value": float(np.mean(finals[measured])) if finals else None,
             "best_measured_runs": len(finals[measured]) if finals else 0,
             "finished_runs": sum(map(len, finals.values())), "finished_targets": len(finals),

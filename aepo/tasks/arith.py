@@ -37,7 +37,7 @@ LEVELS: dict[int, tuple[str, Callable[[], list[tuple[str, int]]]]] = {
 }
 
 
-def question(expr: str, phrasing: str = PHRASINGS[0]) -> str:
+def question(expr: str, phrasing: str) -> str:
     return f"{phrasing.format(e=expr)} {INSTRUCTION}"
 
 
