@@ -3,6 +3,8 @@ training and validation, `aepo eval --template chat`; models without a chat temp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -53,3 +55,19 @@ def test_verl_refuses_prompts_without_a_chat_template():
 
     with pytest.raises(ConfigError, match="verl always builds its prompts with a chat template"):
         RunConfig().with_overrides({"backend": "verl", "data.chat_template": "never"}).validate()
+
+
+def test_aepo_eval_asks_the_arith_benchmark_exactly_as_its_training_runs_validate_on_it(tok):
+    from aepo.config import DataConfig
+    from aepo.eval.benchmarks import load_benchmark
+    from aepo.eval.runner import prompts_of
+    from aepo.tasks import arith
+    from aepo.tasks.prompts import load_task
+
+    tok.chat_template = TEMPLATE
+    problems = load_benchmark("arith")
+    task = load_task(DataConfig(train_file="arith"), Path("."))
+    assert [(p.problem, p.gold) for p in problems] == [(it["problem"], it["answer"]) for it in task.heldout]
+    trained = prompt_texts(tok, task.template, [it["problem"] for it in task.heldout], chat=True)
+    assert prompts_of("arith", "chat", tok, problems) == trained
+    assert trained[0] == f"<user>{arith.items('heldout')[0]['problem']}</user><assistant>"  # no second instruction

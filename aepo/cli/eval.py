@@ -12,7 +12,8 @@ import typer
 from aepo.cli.common import fail, one_line_errors
 
 BENCHMARK_HELP = ("Comma-separated: aime24, amc23, college_math, gsm8k, math500, math, minerva_math, "
-                  "olympiadbench, tinylab (the tiny lab's held-out set; needs a tiny-lab model).")
+                  "olympiadbench, tinylab (the tiny lab's held-out set; needs a tiny-lab model), arith (the "
+                  "arithmetic task's 580 held-out prompts, 32 tokens; with --template chat, as training asks them).")
 
 
 def eval_command(

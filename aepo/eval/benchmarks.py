@@ -15,6 +15,9 @@ Field mapping (see shared/data/SOURCES.md):
 | minerva_math  | problem    | last \\boxed{} of solution      | idx                |
 | olympiadbench | question   | final_answer[0]                | id                 |
 | tinylab       | raw prompt | N (graded by the tiny lab)     | row number         |
+| arith         | question   | the number (generated held-out)| row number         |
+
+`tinylab` and `arith` are generated, not read: the held-out prompts their training runs validate on.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from aepo.rundir import read_json, read_jsonl
 from aepo.tasks.grading import last_boxed
 
 TINYLAB = "tinylab"
+ARITH = "arith"  # aepo/tasks/arith.py's held-out split
 
 
 class BenchmarkError(UserError):
@@ -90,7 +94,7 @@ SPECS: dict[str, Spec] = {
     "minerva_math": Spec("problem", _boxed_solution, "idx"),
     "olympiadbench": Spec("question", _first_final_answer, "id"),
 }
-NAMES = (*SPECS, TINYLAB)
+NAMES = (*SPECS, TINYLAB, ARITH)
 
 
 def default_data_dir() -> str | None:
@@ -136,6 +140,10 @@ def load_benchmark(name: str, data_dir: str | Path | None = None, model_dir: str
     """The problems of one benchmark (first `limit` if given). `tinylab` needs `model_dir`."""
     if name == TINYLAB:
         problems = _tinylab(model_dir)
+    elif name == ARITH:
+        from aepo.tasks import arith
+
+        problems = [Problem(str(i), it["problem"], it["answer"], it) for i, it in enumerate(arith.items("heldout"))]
     elif name not in SPECS:
         raise BenchmarkError(f"unknown benchmark '{name}' (known: {', '.join(NAMES)})")
     else:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aepo.errors import UserError
-from aepo.eval.benchmarks import TINYLAB, Problem, load_benchmark
+from aepo.eval.benchmarks import ARITH, TINYLAB, Problem, load_benchmark
 from aepo.eval.metrics import average, score
 from aepo.rundir import (CHECKPOINT, EVAL_SUMMARY, flat_scores, make_dir, model_dir_of, read_jsonl, read_result,
                          write_json_atomic)
@@ -30,6 +30,7 @@ from aepo.tasks.prompts import prompt_texts, uses_chat
 log = logging.getLogger(__name__)
 CHAT = "chat"  # --template chat: the model's chat template around the plain math prompt
 TINYLAB_MAX_NEW_TOKENS = 12  # the tiny lab's answers are 'x+y' (<= 9 characters) plus eos
+ARITH_MAX_NEW_TOKENS = 32  # arith's answers fit, as its training runs sample them (rollout.max_new_tokens=32)
 
 
 class EvalError(UserError):
@@ -108,6 +109,17 @@ def load_problems(names: list[str], data_dir: str | None, model_dir: Path | None
     return {b: {p.id: p for p in load_benchmark(b, data_dir, model_dir, limit)} for b in names}
 
 
+def prompts_of(bench: str, template: str, tokenizer, problems: list[Problem]) -> list[str]:
+    """The prompt texts: `--template chat` puts the plain math prompt (arith: the problem alone, which
+    carries its instruction, as in training) in a user turn of the model's own chat template."""
+    from aepo.eval import generate as gen
+
+    if template == CHAT:
+        body = "{problem}" if bench == ARITH else MATH_PROMPT
+        return prompt_texts(tokenizer, body, [p.problem for p in problems], uses_chat(tokenizer, "always"))
+    return [gen.format_prompt(template, p.problem) for p in problems]
+
+
 def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Problem]],
                        st: EvalSettings, echo: Callable[[str], None] = print) -> list[dict[str, str]]:
     """Rows {benchmark, id, response}: st.n per problem, in problem order."""
@@ -123,12 +135,9 @@ def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Pro
     rows = []
     for bench, probs in problems.items():
         template = "raw" if bench == TINYLAB else st.template
-        max_new = TINYLAB_MAX_NEW_TOKENS if bench == TINYLAB else st.max_new_tokens
-        if template == CHAT:  # the model's own chat template around the plain math prompt
-            tk = tokenizer if tokenizer is not None else llm.get_tokenizer()
-            prompts = prompt_texts(tk, MATH_PROMPT, [p.problem for p in probs.values()], uses_chat(tk, "always"))
-        else:
-            prompts = [gen.format_prompt(template, p.problem) for p in probs.values()]
+        max_new = {TINYLAB: TINYLAB_MAX_NEW_TOKENS, ARITH: ARITH_MAX_NEW_TOKENS}.get(bench, st.max_new_tokens)
+        tk = tokenizer if llm is None else llm.get_tokenizer()
+        prompts = prompts_of(bench, template, tk, list(probs.values()))
         t0 = time.perf_counter()
         if use_vllm:
             outs = gen.generate_vllm(llm, prompts, st.n, st.temperature, max_new, st.seed)

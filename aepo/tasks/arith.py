@@ -29,11 +29,12 @@ PHRASINGS = ("What is {e}?", "Compute {e}.", "Calculate {e}.", "Evaluate {e}.", 
 
 # level -> (what it is, every distinct problem as (expression, answer))
 LEVELS: dict[int, tuple[str, Callable[[], list[tuple[str, int]]]]] = {
-    1: ("a + b, a and b in 0-9", lambda: [(f"{a} + {b}", a + b) for a in range(10) for b in range(10)]),
+    1: ("n + 0 and 0 + n, n in 10-99", lambda: [(f"{n} + 0", n) for n in range(10, 100)]
+                                              + [(f"0 + {n}", n) for n in range(10, 100)]),
     2: ("a - b, 0 <= b <= a <= 9", lambda: [(f"{a} - {b}", a - b) for a in range(10) for b in range(a + 1)]),
-    3: ("a + b, a in 10-19, b in 1-9", lambda: [(f"{a} + {b}", a + b) for a in range(10, 20) for b in range(1, 10)]),
-    4: ("2 * n, n in 2-99", lambda: [(f"2 * {n}", 2 * n) for n in range(2, 100)]),
-    5: ("a + b, two digits each", lambda: [(f"{a} + {b}", a + b) for a in range(10, 100) for b in range(10, 100)]),
+    3: ("a + b, a and b in 0-9", lambda: [(f"{a} + {b}", a + b) for a in range(10) for b in range(10)]),
+    4: ("a + b, a in 10-19, b in 1-9", lambda: [(f"{a} + {b}", a + b) for a in range(10, 20) for b in range(1, 10)]),
+    5: ("2 * n, n in 2-99", lambda: [(f"2 * {n}", 2 * n) for n in range(2, 100)]),
 }
 
 
