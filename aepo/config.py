@@ -87,8 +87,8 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     train_file: str | None = _f(None, "JSONL/parquet prompt file with `problem`/`answer` fields "
-                                "(DAPO-17K format); 'arith': generated arithmetic at 5 levels with 500 held-out "
-                                "problems, math-verify graded (aepo/tasks/arith.py). None: the tiny-lab task.")
+                                "(DAPO-17K format); 'arith': generated arithmetic at 5 levels with 580 held-out "
+                                "prompts, math-verify graded (aepo/tasks/arith.py). None: the tiny-lab task.")
     prompt_key: str = _f("problem", "Column holding the prompt text.")
     answer_key: str = _f("answer", "Column holding the gold answer.")
     prompt_template: str = _f(MATH_PROMPT, "Template for math prompts ({problem} is substituted). Unused by the tiny lab and arith.")

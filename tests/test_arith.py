@@ -51,7 +51,7 @@ def test_an_arith_response_is_right_when_its_box_holds_the_answer(response, righ
     assert task.reward("21", response) == right
 
 
-def test_aepo_eval_grades_responses_to_the_arith_benchmark_without_a_data_directory(tmp_path):
+def test_aepo_eval_grades_responses_to_the_arith_benchmark_without_a_data_directory_and_by_level(tmp_path):
     from typer.testing import CliRunner
 
     from aepo.cli import app
@@ -65,3 +65,4 @@ def test_aepo_eval_grades_responses_to_the_arith_benchmark_without_a_data_direct
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["benchmarks"]["arith"]["accuracy"] == 0.5
+    assert {lv: s["accuracy"] for lv, s in summary["by_level"]["arith"].items()} == {"1": 1.0, "2": 0.0}

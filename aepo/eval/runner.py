@@ -78,6 +78,10 @@ def grade_samples(rows: list[dict[str, str]], problems: dict[str, dict[str, Prob
         samples[i] = {**r, "extracted": g.extracted, "correct": g.correct, "timed_out": g.timed_out}
         if g.timed_out:
             log.warning("grading timed out on %s id %s; counted as wrong", r["benchmark"], r["id"])
+    for i, r in enumerate(rows):  # a problem's difficulty level, where its benchmark names one (arith, math500)
+        level = problems[r["benchmark"]][r["id"]].row.get("level")
+        if level is not None:
+            samples[i]["level"] = str(level)  # type: ignore[index]
     return samples  # type: ignore[return-value]
 
 
@@ -89,7 +93,14 @@ def score_summary(samples: list[dict[str, Any]], settings: dict[str, Any]) -> di
         correct[s["benchmark"]][s["id"]].append(bool(s["correct"]))
         timeouts[s["benchmark"]] += bool(s.get("timed_out"))
     per = {b: score(dict(c), timeouts[b]) for b, c in correct.items()}
-    return {"benchmarks": per, "average": average(per), "settings": settings}
+    # benchmarks whose problems name a difficulty level (arith, math500), scored per level too
+    levels: dict[str, dict[str, dict[str, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for s in samples:
+        if s.get("level") is not None:
+            levels[s["benchmark"]][str(s["level"])][s["id"]].append(bool(s["correct"]))
+    by_level = {b: {lv: score(dict(c)) for lv, c in sorted(lvs.items())} for b, lvs in levels.items()}
+    return {"benchmarks": per, "average": average(per), **({"by_level": by_level} if by_level else {}),
+            "settings": settings}
 
 
 def write_outputs(out_dir: str | Path, samples: list[dict[str, Any]], summary: dict[str, Any]) -> None:
@@ -201,6 +212,8 @@ def _grade_and_write(rows, problems, st: EvalSettings, out_dir, pool, echo, sour
     for b, s in summary["benchmarks"].items():
         echo(f"{b}: accuracy {s['accuracy']:.4f} over {s['n']} problems x {s['samples']}"
              + (f" ({s['timeouts']} grading time-outs)" if s["timeouts"] else ""))
+        for lv, s in summary.get("by_level", {}).get(b, {}).items():
+            echo(f"  {b} level {lv}: accuracy {s['accuracy']:.4f} over {s['n']} problems")
     return summary
 
 
