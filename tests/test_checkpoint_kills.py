@@ -4,6 +4,7 @@ a kill between the two renames used to leave no checkpoint/, and --resume restar
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,27 @@ def test_a_kill_between_any_two_file_operations_of_a_save_resumes_from_the_newes
         assert comparable(read_metrics(run / "metrics.jsonl")) == ref_rows, f"killed after '{name}'"
         assert (run / "checkpoint" / "model.safetensors").read_bytes() == ref_weights, f"killed after '{name}'"
         assert not (run / ".checkpoint.tmp").exists() and not (run / ".checkpoint.old").exists()
+
+
+def test_a_terminated_aepo_train_checkpoints_its_last_whole_step_and_says_how_to_resume(tmp_path, tiny_model_dir):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [a if a != "4" else "400" for a in ARGS]  # long enough to be running when the signal comes
+    child = subprocess.Popen([sys.executable, "-m", "aepo.cli", "train", "--out", str(out), *args], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while len(read_metrics(out / "metrics.jsonl")) < 3 and time.time() < deadline and child.poll() is None:
+        time.sleep(0.2)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("error: interrupted: run the same command with --resume")
+    assert "Traceback" not in err
+    done = len(read_metrics(out / "metrics.jsonl"))
+    assert 3 <= done < 400
+    state = json.loads((out / "checkpoint" / checkpoint.TRAINER_STATE).read_text())
+    assert state["step"] == done  # every logged step is in the checkpoint
+    assert (out / "result.json").is_file() and '"interrupted"' in (out / "result.json").read_text()

@@ -67,8 +67,10 @@ def train_command(
             raise ConfigError("--dry-run prints the verl command line: it needs --backend verl")
         else:
             from aepo.embedded.trainer import train
+            from aepo.sweep.scheduler import interrupt_on_signals
 
-            with StepProgress(f"{cfg.algo.method} {Path(cfg.out).name}") as progress:
+            # SIGTERM (kill, a cluster's pre-emption) as Ctrl-C: the last whole step is checkpointed
+            with interrupt_on_signals(), StepProgress(f"{cfg.algo.method} {Path(cfg.out).name}") as progress:
                 result = train(cfg, resume=resume, progress=progress, log=lambda m: typer.echo(m, err=True))
     except UserError as e:
         fail(str(e))
