@@ -4,7 +4,8 @@ Prints three figures and two ratios:
   matmul      GFLOP/s of a plain float32 matmul (the machine's bound for everything below)
   sampling    new tokens/s (prompt prefill included) of the trainer's sampler (aepo.embedded.sampler.sample) and of Hugging Face
               `generate` on the same batch, same lengths (both forced to --new-tokens), same model
-  update      seconds of one forward+backward of the trainer's loss on the sampled batch, and the
+  update      seconds of one forward+backward of the trainer's loss on the sampled batch (after a
+              warm-up, the best of --repeats, as the matmul rate is a best time), and the
               FLOP-bound time 6 * parameters * tokens / matmul rate
 
     python benchmarks/smollm2_speed.py --rows 32 --new-tokens 64 --threads 2
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="timed updates after the warm-up (the best counts)")
     ap.add_argument("--skip-generate", action="store_true", help="leave out HF generate (slow)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -87,10 +89,17 @@ def main() -> None:
     splice = plain_splice(torch.randn(B))  # every row a GRPO row with a made-up advantage
     share = loss_denominators(roll.response_mask, splice.reinforce, "seq-mean-token-mean", "all_samples",
                               roll.response_mask[:0])
-    t = time.perf_counter()
-    loss, _ = grpo_loss(loss_batch(model, roll, splice, torch.arange(B), share, torch.device("cpu")), LossConfig())
-    loss.backward()  # the trainer's forward (aepo.embedded.trainer.loss_batch) and the GRPO loss
-    t_upd = time.perf_counter() - t
+    def one_update() -> float:
+        model.zero_grad(set_to_none=True)  # as the trainer does before each minibatch
+        t = time.perf_counter()
+        loss, _ = grpo_loss(loss_batch(model, roll, splice, torch.arange(B), share, torch.device("cpu")), LossConfig())
+        loss.backward()  # the trainer's forward (aepo.embedded.trainer.loss_batch) and the GRPO loss
+        return time.perf_counter() - t
+
+    t_first = one_update()  # warm-up: first-touch allocations, kernel selection
+    times = [one_update() for _ in range(args.repeats)]
+    t_upd = min(times)
+    print(f"update:   first call {t_first:.1f} s, then {', '.join(f'{x:.1f}' for x in times)} s")
     # 6 FLOPs per weight per token forward+backward: the decoder's weights at every position, the
     # (tied) lm head only where a response token is predicted (the trainer computes no other logits)
     upd_bound = 6 * ((n_params - head) * B * (L + N) + head * B * N) / (rate * 1e9)
