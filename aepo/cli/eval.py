@@ -32,7 +32,7 @@ def eval_command(
                                                     "hf:OWNER/REPO. Default: $AEPO_DATA_DIR.")] = None,
     n: Annotated[int, typer.Option(help="Samples per problem K (avg@K, pass@k).")] = 1,
     temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")] = 0.0,
-    max_new_tokens: Annotated[int, typer.Option(help="Response length cap in tokens (tiny lab: 12).")] = 2048,
+    max_new_tokens: Annotated[int, typer.Option(help="Response length cap in tokens (fixed for the labs: tinylab 12, arith 32).")] = 2048,
     template: Annotated[str, typer.Option(help="Prompt template: qwen-math | plain | raw | chat (the plain math "
                                           "prompt as a user turn of the model's own chat template: instruct "
                                           "models), or a literal string with {problem}. The tiny lab always uses "

@@ -212,8 +212,8 @@ def _grade_and_write(rows, problems, st: EvalSettings, out_dir, pool, echo, sour
     for b, s in summary["benchmarks"].items():
         echo(f"{b}: accuracy {s['accuracy']:.4f} over {s['n']} problems x {s['samples']}"
              + (f" ({s['timeouts']} grading time-outs)" if s["timeouts"] else ""))
-        for lv, s in summary.get("by_level", {}).get(b, {}).items():
-            echo(f"  {b} level {lv}: accuracy {s['accuracy']:.4f} over {s['n']} problems")
+        for lv, at_level in summary.get("by_level", {}).get(b, {}).items():
+            echo(f"  {b} level {lv}: accuracy {at_level['accuracy']:.4f} over {at_level['n']} problems")
     return summary
 
 
