@@ -193,3 +193,42 @@ def test_the_wandb_option_reaches_every_run_of_a_sweep_with_several_workers(tmp_
     for d in runs:
         assert json.loads((d / "config.json").read_text())["config"]["wandb"] == "off", d.name
         assert not (d / "wandb").exists(), d.name
+
+
+def test_two_workers_handed_the_same_run_close_each_others_trial_in_either_order_without_crashing(tmp_path,
+                                                                                                   monkeypatch):
+    """The lock holder closes every other RUNNING trial of its run while the worker without the lock
+    tells its own hand-out skipped: whichever comes second finds that trial finished. That raised
+    UpdateFinishedTrialError in a worker (seen in CI under load), which left the run undone."""
+    from optuna.trial import TrialState
+
+    from aepo.sweep import scheduler
+
+    (tmp_path / "sw").mkdir()
+    sweep = load_sweep(sweep_file(tmp_path), tmp_path / "sw")
+    study = open_study(sweep, default_storage(tmp_path / "sw"))
+    run = sweep.runs[0]
+
+    def two_hand_outs():
+        for _ in range(2):
+            study.enqueue_trial({"run_id": run.run_id})
+        trials = [study.ask() for _ in range(2)]
+        for t in trials:
+            assert t.suggest_categorical("run_id", sweep.run_ids) == run.run_id
+        return trials
+
+    # the other worker tells its hand-out skipped before the lock holder, who saw it RUNNING, closes it
+    holder, other = two_hand_outs()
+    stale = [t for t in study.get_trials(deepcopy=True) if t.params.get("run_id") == run.run_id]
+    scheduler._tell_skipped(study, other, run, "claimed by another worker", None)
+    monkeypatch.setattr(scheduler, "_trials_of", lambda study, run_id: stale)
+    scheduler._close_dead_trials(study, holder, run)
+    monkeypatch.undo()
+    state = lambda t: study.get_trials(deepcopy=False)[t.number].state
+    assert (state(holder), state(other)) == (TrialState.RUNNING, TrialState.PRUNED)
+    study.tell(holder, 1.0)
+    # the lock holder closes the other hand-out before its worker tells it skipped
+    holder, other = two_hand_outs()
+    scheduler._close_dead_trials(study, holder, run)
+    scheduler._tell_skipped(study, other, run, "claimed by another worker", None)
+    assert (state(holder), state(other)) == (TrialState.RUNNING, TrialState.FAIL)

@@ -294,8 +294,22 @@ def _close_dead_trials(study, trial, run: Run) -> None:
 
     for old in _trials_of(study, run.run_id):
         if old.number != trial.number and old.state == TrialState.RUNNING:
-            Trial(study, old._trial_id).set_user_attr("status", f"worker died; taken over by trial {trial.number}")
-            study.tell(old.number, state=TrialState.FAIL)
+            with _unless_told_meanwhile():  # it was alive: another worker's hand-out, told skipped since
+                Trial(study, old._trial_id).set_user_attr("status", f"worker died; taken over by trial {trial.number}")
+                study.tell(old.number, state=TrialState.FAIL)
+
+
+@contextmanager
+def _unless_told_meanwhile() -> Iterator[None]:
+    """Two workers handed the same run: the one without its lock tells its trial skipped while the
+    lock holder closes the trials it sees RUNNING; whichever comes second finds the trial finished,
+    which is the outcome it wanted (it used to crash that worker, leaving its next run undone)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        yield
+    except UpdateFinishedTrialError:
+        pass
 
 
 def _tell_skipped(study, trial, run: Run, reason: str, status: str | None) -> None:
@@ -303,17 +317,18 @@ def _tell_skipped(study, trial, run: Run, reason: str, status: str | None) -> No
     first record here), PRUNED otherwise (a duplicate hand-out)."""
     from optuna.trial import TrialState
 
-    trial.set_user_attr("run_id", run.run_id)
-    trial.set_user_attr("skipped", reason)
-    if status is not None:  # this worker holds the run's lock: no one else runs it
-        _close_dead_trials(study, trial, run)
-    has_complete = any(t.state == TrialState.COMPLETE for t in _trials_of(study, run.run_id))
-    if status == "finished" and not has_complete:
-        result = read_result(Path(run.config.out)) or {}
-        trial.set_user_attr("status", "finished")
-        study.tell(trial, objective_value(result), state=TrialState.COMPLETE)
-    else:
-        study.tell(trial, state=TrialState.PRUNED)
+    with _unless_told_meanwhile():  # the run's lock holder closed this hand-out first
+        trial.set_user_attr("run_id", run.run_id)
+        trial.set_user_attr("skipped", reason)
+        if status is not None:  # this worker holds the run's lock: no one else runs it
+            _close_dead_trials(study, trial, run)
+        has_complete = any(t.state == TrialState.COMPLETE for t in _trials_of(study, run.run_id))
+        if status == "finished" and not has_complete:
+            result = read_result(Path(run.config.out)) or {}
+            trial.set_user_attr("status", "finished")
+            study.tell(trial, objective_value(result), state=TrialState.COMPLETE)
+        else:
+            study.tell(trial, state=TrialState.PRUNED)
 
 
 # ---- several local workers ---------------------------------------------------------------------
