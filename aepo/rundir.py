@@ -256,6 +256,32 @@ def output_dir(path: Path | None) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """SIGINT / SIGTERM -> one KeyboardInterrupt (the trainer then checkpoints); later ones are
+    ignored so that a second signal cannot break the checkpoint being written. The previous
+    handlers come back on exit."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum, frame):
+        if not fired:
+            fired.append(signum)
+            raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in before.items():
+            signal.signal(sig, h)
+
+
 # ---- the embedded checkpoint: settle what a kill left, then start or resume ------------------------------
 def _state(ckpt_dir: Path) -> dict[str, Any] | None:
     """The trainer state of a checkpoint directory if it is complete (its state file, written last,

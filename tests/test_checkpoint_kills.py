@@ -71,7 +71,7 @@ def test_a_kill_between_any_two_file_operations_of_a_save_resumes_from_the_newes
         assert not (run / ".checkpoint.tmp").exists() and not (run / ".checkpoint.old").exists()
 
 
-def test_a_terminated_aepo_train_checkpoints_its_last_whole_step_and_says_how_to_resume(tmp_path, tiny_model_dir):
+def test_a_terminated_aepo_train_keeps_a_checkpoint_writes_its_record_and_says_how_to_resume(tmp_path, tiny_model_dir):
     import signal
     import time
 
@@ -91,5 +91,8 @@ def test_a_terminated_aepo_train_checkpoints_its_last_whole_step_and_says_how_to
     done = len(read_metrics(out / "metrics.jsonl"))
     assert 3 <= done < 400
     state = json.loads((out / "checkpoint" / checkpoint.TRAINER_STATE).read_text())
-    assert state["step"] == done  # every logged step is in the checkpoint
+    # the newest whole step is checkpointed when the signal comes between steps; one that comes
+    # inside a step's update drops that step's state, and the checkpoint is the last periodic one
+    # (save_every=2 here): --resume truncates the lines after it and reruns those steps
+    assert state["step"] in (done, done - 1)
     assert (out / "result.json").is_file() and '"interrupted"' in (out / "result.json").read_text()

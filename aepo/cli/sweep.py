@@ -78,7 +78,8 @@ def entropy_targets(
                            f"{sweep.search.step:g}: {trials} trials of one run each, seeds {sweep.axes['seed']}, "
                            f"objective {sweep.search.objective}, pruner {sweep.search.pruner}")
                 return
-            from aepo.sweep.scheduler import interrupt_on_signals, quiet_libraries
+            from aepo.rundir import interrupt_on_signals
+            from aepo.sweep.scheduler import quiet_libraries
             from aepo.sweep.search import run_search
 
             quiet_libraries()

@@ -67,9 +67,10 @@ def train_command(
             raise ConfigError("--dry-run prints the verl command line: it needs --backend verl")
         else:
             from aepo.embedded.trainer import train
-            from aepo.sweep.scheduler import interrupt_on_signals
+            from aepo.rundir import interrupt_on_signals
 
-            # SIGTERM (kill, a cluster's pre-emption) as Ctrl-C: the last whole step is checkpointed
+            # SIGTERM (kill, a cluster's pre-emption) as Ctrl-C: the trainer checkpoints the last whole
+            # step if the signal came between steps (inside an update it keeps the last periodic one)
             with interrupt_on_signals(), StepProgress(f"{cfg.algo.method} {Path(cfg.out).name}") as progress:
                 result = train(cfg, resume=resume, progress=progress, log=lambda m: typer.echo(m, err=True))
     except UserError as e:

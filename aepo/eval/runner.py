@@ -86,21 +86,26 @@ def grade_samples(rows: list[dict[str, str]], problems: dict[str, dict[str, Prob
 
 
 def score_summary(samples: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
-    """summary.json content from graded samples."""
-    correct: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    timeouts: dict[str, int] = defaultdict(int)
+    """summary.json content from graded samples; benchmarks whose problems name a difficulty level
+    (arith, math500) are scored per level too (`by_level`)."""
+    benches: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    levels: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
-        correct[s["benchmark"]][s["id"]].append(bool(s["correct"]))
-        timeouts[s["benchmark"]] += bool(s.get("timed_out"))
-    per = {b: score(dict(c), timeouts[b]) for b, c in correct.items()}
-    # benchmarks whose problems name a difficulty level (arith, math500), scored per level too
-    levels: dict[str, dict[str, dict[str, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for s in samples:
+        benches[s["benchmark"]].append(s)
         if s.get("level") is not None:
-            levels[s["benchmark"]][str(s["level"])][s["id"]].append(bool(s["correct"]))
-    by_level = {b: {lv: score(dict(c)) for lv, c in sorted(lvs.items())} for b, lvs in levels.items()}
+            levels[s["benchmark"]][str(s["level"])].append(s)
+    per = {b: score(_by_problem(g), sum(bool(s.get("timed_out")) for s in g)) for b, g in benches.items()}
+    by_level = {b: {lv: score(_by_problem(g)) for lv, g in sorted(lvs.items())} for b, lvs in levels.items()}
     return {"benchmarks": per, "average": average(per), **({"by_level": by_level} if by_level else {}),
             "settings": settings}
+
+
+def _by_problem(samples: list[dict[str, Any]]) -> dict[str, list[bool]]:
+    """problem id -> correctness of each of its samples"""
+    correct: dict[str, list[bool]] = defaultdict(list)
+    for s in samples:
+        correct[s["id"]].append(bool(s["correct"]))
+    return dict(correct)
 
 
 def write_outputs(out_dir: str | Path, samples: list[dict[str, Any]], summary: dict[str, Any]) -> None:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from aepo.errors import UserError
-from aepo.rundir import is_locked, lock, make_dir, read_result, run_status, write_json_atomic
+from aepo.rundir import interrupt_on_signals, is_locked, lock, make_dir, read_result, run_status, write_json_atomic
 from aepo.sweep.results import needs_work, write_results, write_sweep_record
 from aepo.sweep.spec import Run, Sweep
 
@@ -357,32 +357,6 @@ def worker_main(config_path: str, sweep_dir: str, storage: str, retry_failed: bo
             work(sweep, storage, Path(sweep_dir), retry_failed, orphan_check, log)
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-@contextmanager
-def interrupt_on_signals() -> Iterator[None]:
-    """SIGINT / SIGTERM -> one KeyboardInterrupt (the trainer then checkpoints); later ones are
-    ignored so that a second signal cannot break the checkpoint being written. The previous
-    handlers come back on exit."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may
-        yield
-        return
-    fired: list[int] = []
-
-    def handler(signum, frame):
-        if not fired:
-            fired.append(signum)
-            raise KeyboardInterrupt
-
-    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, h in before.items():
-            signal.signal(sig, h)
 
 
 def quiet_libraries() -> None:
