@@ -67,3 +67,20 @@ def test_kv_cache_sampling_agrees_with_a_teacher_forced_forward(tiny_model_dir):
     logp = torch.log_softmax(logits, -1).gather(-1, r.response_ids[..., None]).squeeze(-1) * r.response_mask
     assert torch.allclose(logp, r.logprobs, atol=1e-4)
     assert torch.allclose(entropy_from_logits(logits) * r.response_mask, r.entropy, atol=1e-4)
+
+
+def test_a_response_padded_with_special_tokens_before_its_cap_is_not_a_right_answer():
+    # A wide-lab policy learned 'x+y<bos><bos>...' up to the length cap: decoding with
+    # skip_special_tokens read it as 'x+y' and paid it. The text keeps them; the stop token goes.
+    from aepo.embedded.sampler import response_texts
+    from aepo.tasks.tinylab import build_tokenizer, reward
+
+    tok = build_tokenizer()
+    bos, eos, pad = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
+    digits = lambda s: [tok.convert_tokens_to_ids(c) for c in s]  # noqa: E731
+    rows = torch.tensor([digits("013+122") + [bos, bos, bos],      # never stopped: the hack
+                         digits("013+122") + [eos, pad, pad],      # stopped: right
+                         digits("013+12") + [pad, eos, pad, pad]])  # a pad it wrote itself: not an answer
+    texts = response_texts(tok, rows, [eos])
+    assert texts == ["013+122<bos><bos><bos>", "013+122", "013+12<pad>"]
+    assert [reward("135", t) for t in texts] == [0.0, 1.0, 0.0]

@@ -35,7 +35,7 @@ from aepo.core.losses import LOSSES, LossBatch, LossConfig
 from aepo.core.pistar import extra_sampling
 from aepo.embedded import checkpoint as ckpt
 from aepo.embedded.model import load_model, resolve_device, stop_ids
-from aepo.embedded.sampler import Rollout, response_logits, sample, scored_by
+from aepo.embedded.sampler import Rollout, response_logits, response_texts, sample, scored_by
 from aepo.methods import METHODS
 from aepo import rundir
 from aepo.rundir import CONFIG, METRICS, RESULT, prepare, provenance, result_record, truncate_metrics, write_json_atomic
@@ -81,8 +81,8 @@ def step_rngs(seed: int, step: int) -> tuple[random.Random, torch.Generator]:
     return random.Random(f"{seed}/{step}"), g
 
 
-def rewards_of(task: Task, tokenizer, rollout: Rollout, answers: list[str]) -> torch.Tensor:
-    texts = tokenizer.batch_decode(rollout.response_ids, skip_special_tokens=True)
+def rewards_of(task: Task, tokenizer, rollout: Rollout, answers: list[str], stops: list[int]) -> torch.Tensor:
+    texts = response_texts(tokenizer, rollout.response_ids, stops)  # (special tokens inside a response count)
     return torch.tensor([task.reward(a, t) for a, t in zip(answers, texts)])
 
 
@@ -217,7 +217,7 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
             roll = roll.to("cpu")
             t_gen = time.time()
             # -- 3. rewards, advantages, splice
-            rewards = rewards_of(task, tok, roll, [task.train[p]["answer"] for p in rows])  # (B,)
+            rewards = rewards_of(task, tok, roll, [task.train[p]["answer"] for p in rows], eos)  # (B,)
             t_reward = time.time()
             main_adv = grpo_advantages(rewards[:b_m], G)
             # entrocraft's deadband, or AEPO's positive_only lowering, picks the samples by sign (0: GRPO's)
@@ -378,11 +378,11 @@ def validate(model, tok, task: Task, cfg: RunConfig, device, eos: list[int]) -> 
     answers = [it["answer"] for it in items]
     greedy = sample(model, ids, mask, torch.ones(len(items)), cfg.rollout.max_new_tokens, eos,
                     tok.pad_token_id, greedy=True)
-    acc = rewards_of(task, tok, greedy, answers).mean().item()
+    acc = rewards_of(task, tok, greedy, answers, eos).mean().item()
     rep = torch.arange(len(items)).repeat_interleave(n_samples)
     sampled = sample(model, ids[rep], mask[rep], torch.ones(len(rep)), cfg.rollout.max_new_tokens,
                      eos, tok.pad_token_id, generator=gen if device.type == "cpu" else None)
-    r = rewards_of(task, tok, sampled, [answers[i] for i in rep.tolist()]).view(len(items), n_samples)
+    r = rewards_of(task, tok, sampled, [answers[i] for i in rep.tolist()], eos).view(len(items), n_samples)
     name = task.name
     return {f"val/{name}/accuracy": acc, f"val/{name}/mean@{n_samples}": r.mean().item(),
             f"val/{name}/pass@{n_samples}": (r.max(1).values).mean().item()}

@@ -52,7 +52,7 @@ def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperat
     Returns a list (one per prompt) of n decoded responses. special_tokens=False: the prompts hold
     them already (a chat template's text)."""
     from aepo.embedded.model import stop_ids
-    from aepo.embedded.sampler import sample
+    from aepo.embedded.sampler import response_texts, sample
 
     device = next(model.parameters()).device
     stops = stop_ids(model, tokenizer)
@@ -67,9 +67,7 @@ def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperat
         out = sample(model, enc.input_ids.to(device), enc.attention_mask.to(device),
                      torch.full((b,), max(temperature, 1e-6)), max_new_tokens, stops, pad_id,
                      generator=generator, greedy=temperature == 0)
-        for ids in out.response_ids.tolist():  # (B, T) rows
-            cut = next((j for j, t in enumerate(ids) if t in stops), len(ids))
-            texts.append(tokenizer.decode(ids[:cut], skip_special_tokens=True))
+        texts += response_texts(tokenizer, out.response_ids, stops)  # as the trainer's rewards read them
     return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
 
 
