@@ -48,9 +48,17 @@ def trial_states(cfg: Path, out: Path, url: str) -> dict[str, list[str]]:
     return by_run
 
 
-def starts(*logs: str) -> list[str]:
-    return [ln.split("start ", 1)[1].split()[0] for text in logs for ln in text.splitlines()
-            if "start " in ln and "(trial" in ln]
+def starters(cfg: Path, out: Path, url: str) -> dict[str, list[int]]:
+    """run id -> the pids of the workers that started it (the attempt record every start writes).
+    Read from the storage, the record of truth, not parsed from the workers' stderr, where the
+    progress thread prints beside the start lines (a CI run under load once missed a start there;
+    if a run really is not started, the first assertion shows both workers' logs)."""
+    study = open_study(load_sweep(cfg, out), url)
+    by_run: dict[str, list[int]] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "pid" in t.user_attrs:
+            by_run.setdefault(t.user_attrs["run_id"], []).append(t.user_attrs["pid"])
+    return by_run
 
 
 def test_two_workers_on_one_postgres_storage_and_one_out_run_every_point_once(tmp_path, server, tiny_model_dir):
@@ -60,8 +68,10 @@ def test_two_workers_on_one_postgres_storage_and_one_out_run_every_point_once(tm
     logs = [p.communicate(timeout=300)[1] for p in (a, b)]
     assert a.returncode in (0, 1) and b.returncode in (0, 1), logs  # 1: the other still held a run at exit
     sweep = load_sweep(cfg, out)
-    assert sorted(starts(*logs)) == sorted(sweep.run_ids)  # each point started exactly once, by someone
-    assert all(starts(log) for log in logs), "both workers took runs"
+    started = starters(cfg, out, url)
+    assert sorted(started) == sorted(sweep.run_ids), logs  # every point started, by someone
+    assert all(len(pids) == 1 for pids in started.values()), started  # and exactly once
+    assert {pids[0] for pids in started.values()} == {a.pid, b.pid}, "both workers took runs"
     for r in sweep.runs:
         assert steps_of(Path(r.config.out)) == [1, 2, 3, 4]
     states = trial_states(cfg, out, url)
