@@ -40,12 +40,17 @@ def sweep_cmd(cfg: Path, out: Path, url: str, *extra: str) -> list[str]:
     return [*AEPO, "sweep", "entropy-targets", "--config", str(cfg), "--out", str(out), "--storage", url, *extra]
 
 
-def trial_states(cfg: Path, out: Path, url: str) -> dict[str, list[str]]:
+def trials_by_run(cfg: Path, out: Path, url: str) -> dict[str, list]:
+    """run id -> its trials in the storage (FrozenTrial), in the order they were asked for."""
     study = open_study(load_sweep(cfg, out), url)
-    by_run: dict[str, list[str]] = {}
+    by_run: dict[str, list] = {}
     for t in study.get_trials(deepcopy=False):
-        by_run.setdefault(t.params.get("run_id"), []).append(t.state.name)
+        by_run.setdefault(t.params.get("run_id"), []).append(t)
     return by_run
+
+
+def trial_states(cfg: Path, out: Path, url: str) -> dict[str, list[str]]:
+    return {r: [t.state.name for t in ts] for r, ts in trials_by_run(cfg, out, url).items()}
 
 
 def starters(cfg: Path, out: Path, url: str) -> dict[str, list[int]]:
@@ -53,12 +58,8 @@ def starters(cfg: Path, out: Path, url: str) -> dict[str, list[int]]:
     Read from the storage, the record of truth, not parsed from the workers' stderr, where the
     progress thread prints beside the start lines (a CI run under load once missed a start there;
     if a run really is not started, the first assertion shows both workers' logs)."""
-    study = open_study(load_sweep(cfg, out), url)
-    by_run: dict[str, list[int]] = {}
-    for t in study.get_trials(deepcopy=False):
-        if "pid" in t.user_attrs:
-            by_run.setdefault(t.user_attrs["run_id"], []).append(t.user_attrs["pid"])
-    return by_run
+    pids = {r: [t.user_attrs["pid"] for t in ts if "pid" in t.user_attrs] for r, ts in trials_by_run(cfg, out, url).items()}
+    return {r: p for r, p in pids.items() if p}
 
 
 def test_two_workers_on_one_postgres_storage_and_one_out_run_every_point_once(tmp_path, server, tiny_model_dir):

@@ -156,9 +156,9 @@ def response_texts(tokenizer, response_ids: torch.Tensor, stops: list[int]) -> l
     skip_special_tokens a tiny-lab policy learned to write 'x+y<bos><bos>...' up to the length cap,
     keeping its reward while it spent its entropy on the tail. response_ids: (B, T), each row
     padded after its stop token (or full, if it never stopped)."""
-    texts = []
+    stop, texts = set(stops), []
     for ids in response_ids.tolist():
-        cut = next((j for j, t in enumerate(ids) if t in stops), len(ids))
+        cut = next((j for j, t in enumerate(ids) if t in stop), len(ids))
         texts.append(tokenizer.decode(ids[:cut], skip_special_tokens=False))
     return texts
 
