@@ -11,10 +11,11 @@ import torch
 from aepo.config import ConfigError, RunConfig
 from aepo.core.assembly import assemble_aepo_batch, loss_denominators
 from aepo.core.losses import LOSSES, LossConfig
-from aepo.embedded.model import load_model, stop_ids
+from aepo.embedded.model import load_model
 from aepo.embedded.sampler import sample
 from aepo.embedded.trainer import left_pad, plain_splice, update
 from aepo.methods import METHODS
+from aepo.tasks.responses import stop_ids
 
 
 def a_step(model, tok, method: str, agg: str):
@@ -23,7 +24,7 @@ def a_step(model, tok, method: str, agg: str):
     prompts = [tok(p).input_ids for p in ("37=", "52=", "81=")]
     ids, mask = left_pad([prompts[i] for i in [0] * 4 + [1] * 4 + [2] * 4 + [0] * 4 + [1] * 4], tok.pad_token_id, "cpu")
     temps = torch.tensor([1.0] * 12 + [1.5] * 8)
-    roll = sample(model, ids, mask, temps, 8, stop_ids(model, tok), tok.pad_token_id,
+    roll = sample(model, ids, mask, temps, 8, stop_ids(tok, model.generation_config), tok.pad_token_id,
                   generator=torch.Generator().manual_seed(0))
     rewards = torch.tensor([1.0, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1])
     main_adv = (rewards[:12].view(3, 4) - rewards[:12].view(3, 4).mean(1, keepdim=True)).flatten()

@@ -72,7 +72,7 @@ def test_kv_cache_sampling_agrees_with_a_teacher_forced_forward(tiny_model_dir):
 def test_a_response_padded_with_special_tokens_before_its_cap_is_not_a_right_answer():
     # A wide-lab policy learned 'x+y<bos><bos>...' up to the length cap: decoding with
     # skip_special_tokens read it as 'x+y' and paid it. The text keeps them; the stop token goes.
-    from aepo.embedded.sampler import response_texts
+    from aepo.tasks.responses import response_texts
     from aepo.tasks.tinylab import build_tokenizer, reward
 
     tok = build_tokenizer()

@@ -32,19 +32,20 @@ from aepo.verl_backend import launch as launch_mod  # noqa: E402
 from aepo.verl_backend.agent_loop import row_sampling_params  # noqa: E402
 from aepo.verl_backend.splice import ENTROPY_COLUMN, with_extra_groups  # noqa: E402
 from aepo.verl_backend.trainer import AepoRayTrainer, _TemperatureRollout, algo_from_config  # noqa: E402
-from aepo.verl_backend.translate import (AGENT_NAME, TEMPERATURE_COLUMN, VerlPaths, compose,  # noqa: E402
-                                         hydra_overrides)
+from aepo.verl_backend.translate import (AGENT_NAME, REWARD_MANAGER, TEMPERATURE_COLUMN, VerlPaths,  # noqa: E402
+                                         compose, hydra_overrides)
 
 REGISTRY_CHECK = ("import sys, verl\n"
                   "from verl.experimental.agent_loop.agent_loop import _agent_loop_registry as r\n"
-                  "print('aepo_temperature_agent' in r, 'aepo.verl_backend.agent_loop' in sys.modules)\n")
+                  "from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER as m\n"
+                  "print('aepo_temperature_agent' in r, 'aepo.verl_backend.agent_loop' in sys.modules, 'aepo_response' in m)\n")
 
 
 # ---- plugin registration ------------------------------------------------------------------------
 def test_the_plugin_registers_the_agent_loop_in_a_fresh_process_that_only_imports_verl():
     out = subprocess.run([sys.executable, "-c", REGISTRY_CHECK], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-2:] == ["True", "True"]
+    assert out.stdout.split()[-3:] == ["True", "True", "True"]
 
 
 def test_the_plugin_registers_inside_a_ray_worker():
@@ -395,6 +396,36 @@ def test_verls_agent_loop_worker_sends_each_row_its_own_temperature_and_validati
     val = DataProto.from_dict(non_tensors={"raw_prompt": np.array(prompts, dtype=object)}, meta_info={"validate": True})
     asyncio.run(worker.generate_sequences(val))
     assert [t for _, t in seen] == [0, 0]  # verl's val_kwargs (greedy)
+
+
+def test_verls_reward_manager_reads_a_response_up_to_its_stop_token_with_its_special_tokens(tiny_model_dir, tmp_path):
+    """verl's own managers decode with skip_special_tokens, which paid 'x+y<bos><bos>...': a toolkit
+    run's manager, loaded by verl's own loader from the generated config, reads what the embedded
+    trainer reads."""
+    from transformers import AutoTokenizer
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    cfg = compose(hydra_overrides(tinylab_config(), tinylab_paths(tiny_model_dir, tmp_path)))
+    assert cfg.reward.reward_manager.name == REWARD_MANAGER
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    manager = load_reward_manager(cfg, tok)
+    bos, eos, pad = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
+    digits = lambda s: [tok.convert_tokens_to_ids(c) for c in s]  # noqa: E731
+    prompt = tok("<bos>37=", add_special_tokens=False).input_ids
+
+    def reward(response: list[int], length: int) -> float:  # length: the valid tokens, as verl's mask says
+        width = 8
+        ids = torch.tensor([response + [pad] * (width - len(response))])
+        mask = torch.tensor([[1] * len(prompt) + [1] * length + [0] * (width - length)])
+        row = DataProto.from_dict(tensors={"prompts": torch.tensor([prompt]), "responses": ids, "attention_mask": mask},
+                                  non_tensors={"data_source": np.array(["aepo_tinylab"], dtype=object),
+                                               "reward_model": np.array([{"ground_truth": "37"}], dtype=object)})
+        return asyncio.run(manager.run_single(row))["reward_score"]
+
+    assert reward(digits("12+25") + [eos], 6) == 1.0            # stopped: right
+    assert reward(digits("12+25") + [bos, bos, bos], 8) == 0.0  # never stopped, special tokens to the cap
+    assert reward(digits("12+25") + [pad, eos], 7) == 0.0       # a pad it wrote itself before the stop
+    assert reward(digits("12+24") + [eos], 6) == 0.0            # wrong sum
 
 
 # ---- config translation -----------------------------------------------------------------------------

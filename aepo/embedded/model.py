@@ -37,21 +37,3 @@ def load_model(name_or_path: str, dtype: str, device: torch.device):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return model.to(device), tok
-
-
-
-def stop_ids(model, tokenizer) -> list[int]:
-    """Token ids that end a response: the generation config's eos ids, the tokenizer's eos,
-    and a chat end-of-turn token (`<|im_end|>`, `<|eot_id|>`) where the vocabulary has one."""
-    gen = getattr(model, "generation_config", None)
-    eos = getattr(gen, "eos_token_id", None)
-    vocab = tokenizer.get_vocab()
-    candidates = [*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id,
-                  *(vocab[t] for t in ("<|im_end|>", "<|eot_id|>") if t in vocab)]
-    ids: list[int] = []
-    for i in candidates:
-        if i is not None and int(i) not in ids:
-            ids.append(int(i))
-    if not ids:
-        raise ConfigError("the tokenizer has no eos token")
-    return ids

@@ -148,21 +148,6 @@ def sample(
     )
 
 
-def response_texts(tokenizer, response_ids: torch.Tensor, stops: list[int]) -> list[str]:
-    """Each row's response as text: its tokens up to its first stop token, which is left out.
-
-    Special tokens the policy wrote before that stay in the text (`<bos>`, `<pad>`, a chat marker),
-    so that a reward cannot be met by an answer followed by tokens that decoding would drop: with
-    skip_special_tokens a tiny-lab policy learned to write 'x+y<bos><bos>...' up to the length cap,
-    keeping its reward while it spent its entropy on the tail. response_ids: (B, T), each row
-    padded after its stop token (or full, if it never stopped)."""
-    stop, texts = set(stops), []
-    for ids in response_ids.tolist():
-        cut = next((j for j, t in enumerate(ids) if t in stop), len(ids))
-        texts.append(tokenizer.decode(ids[:cut], skip_special_tokens=False))
-    return texts
-
-
 def truncate(probs: torch.Tensor, top_p: torch.Tensor | None, min_p: torch.Tensor | None) -> torch.Tensor:
     """Row-wise truncated sampling distributions, renormalised by multinomial. probs: (B, V);
     top_p, min_p: (B, 1).

@@ -34,14 +34,15 @@ from aepo.core.entropy import batch_entropy, entropy_from_logprobs, sampled_logp
 from aepo.core.losses import LOSSES, LossBatch, LossConfig
 from aepo.core.pistar import extra_sampling
 from aepo.embedded import checkpoint as ckpt
-from aepo.embedded.model import load_model, resolve_device, stop_ids
-from aepo.embedded.sampler import Rollout, response_logits, response_texts, sample, scored_by
+from aepo.embedded.model import load_model, resolve_device
+from aepo.embedded.sampler import Rollout, response_logits, sample, scored_by
 from aepo.methods import METHODS
 from aepo import rundir
 from aepo.rundir import CONFIG, METRICS, RESULT, prepare, provenance, result_record, truncate_metrics, write_json_atomic
 from aepo.runlog import RunLogger
 from aepo.tasks.models import resolve_model_dir
 from aepo.tasks.prompts import Task, load_task, prompt_texts, uses_chat
+from aepo.tasks.responses import response_texts, stop_ids
 
 Progress = Callable[[int, int, dict[str, Any]], None]  # (step, total, record)
 NO_CUT = {"top_p": 1.0, "min_p": 0.0}  # a sampler threshold that keeps every token (the main rows')
@@ -173,7 +174,7 @@ def _train(cfg: RunConfig, resume: bool, progress: Progress | None, log: Callabl
     all_ids, all_mask = left_pad(prompt_ids, tok.pad_token_id, device)  # (N, L), padded once
     logger = RunLogger(out, cfg.to_dict(), cfg.wandb, cfg.wandb_project, cfg.wandb_group)
     G, P = cfg.rollout.group_size, cfg.rollout.prompts_per_step
-    eos = stop_ids(model, tok)
+    eos = stop_ids(tok, model.generation_config)
     amp = mixed_precision(cfg.model.autocast, device)  # amp(): a context for every forward pass
     done, t_start, status, error = start, time.time(), "failed", None
     # dirty: the model, optimizer or controller have moved past step `done` (a step's update ran

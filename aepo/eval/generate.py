@@ -2,7 +2,7 @@
 KV-cache sampler, CPU or GPU) and vLLM when it is installed (GPU).
 
 Greedy decoding when temperature is 0; otherwise n samples per prompt at that temperature.
-Rows stop at any of the model's stop ids (`aepo.embedded.model.stop_ids`), which are cut
+Rows stop at any of the model's stop ids (`aepo.tasks.responses.stop_ids`), which are cut
 from the decoded text.
 """
 
@@ -51,11 +51,11 @@ def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperat
     """n responses per prompt with the trainer's sampler (aepo.embedded.sampler.sample).
     Returns a list (one per prompt) of n decoded responses. special_tokens=False: the prompts hold
     them already (a chat template's text)."""
-    from aepo.embedded.model import stop_ids
-    from aepo.embedded.sampler import response_texts, sample
+    from aepo.embedded.sampler import sample
+    from aepo.tasks.responses import response_texts, stop_ids
 
     device = next(model.parameters()).device
-    stops = stop_ids(model, tokenizer)
+    stops = stop_ids(tokenizer, model.generation_config)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     generator = torch.Generator(device=device).manual_seed(seed)
     rows = [p for p in prompts for _ in range(n)]  # prompt i's samples at rows i*n .. i*n+n-1

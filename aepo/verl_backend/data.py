@@ -36,9 +36,9 @@ def write_verl_parquet(items: list[dict[str, str]], template: str, data_source: 
 
 def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: Any = None,
                   **kwargs: Any) -> float:
-    """verl's reward hook: 1.0 for a right response, else 0.0. (verl's reward managers decode the
-    response with skip_special_tokens, so special tokens a policy writes before its cap are not seen
-    here, unlike in the embedded trainer: aepo.embedded.sampler.response_texts.)"""
+    """The toolkit's reward for verl: 1.0 for a right response, else 0.0. solution_str is the response
+    up to its stop token with its special tokens kept (aepo.verl_backend.reward, the toolkit's reward
+    manager, reads it as the embedded trainer does: aepo.tasks.responses.response_texts)."""
     if data_source == "aepo_tinylab":
         from aepo.tasks.tinylab import reward
 

@@ -20,6 +20,7 @@ from aepo.rundir import VERL_CHECKPOINTS
 
 ENTRY_MODULE = "aepo.verl_backend.main"
 AGENT_NAME = "aepo_temperature_agent"  # every rollout row goes through aepo.verl_backend.agent_loop
+REWARD_MANAGER = "aepo_response"  # verl reads every reward through aepo.verl_backend.reward
 TEMPERATURE_COLUMN = "aepo_temperature"  # its per-row sampling temperature; NaN or absent: the rollout's own
 
 
@@ -141,7 +142,9 @@ def hydra_overrides(cfg: RunConfig, paths: VerlPaths) -> list[str]:
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": v.micro_batch_per_gpu,
         "actor_rollout_ref.rollout.seed": cfg.seed,
         "actor_rollout_ref.rollout.agent.default_agent_loop": AGENT_NAME,
-        # reward: the toolkit's rewards (aepo.verl_backend.data.compute_score)
+        # reward: the toolkit's rewards (aepo.verl_backend.data.compute_score) on responses read as the
+        # embedded trainer reads them (aepo.verl_backend.reward: special tokens before the stop count)
+        "reward.reward_manager.name": REWARD_MANAGER,
         "reward.custom_reward_function.path": str(Path(__file__).with_name("data.py")),
         "reward.custom_reward_function.name": "compute_score",
         # trainer: length, cluster, checkpoints, validation, logging
