@@ -123,7 +123,7 @@ def read_sweep(sweep_dir: str | Path) -> list[Run]:
     """Every run under SWEEP_DIR/runs/ (results.parquet is not read: runs/ is the record)."""
     runs_dir = Path(sweep_dir) / "runs"
     if not runs_dir.is_dir():
-        raise LoadError(f"{sweep_dir} has no runs/ directory")
+        raise LoadError(f"{sweep_dir} has no runs/ directory and is not a run directory (no config.json)")
     runs = [read_run_dir(p) for p in sorted(runs_dir.iterdir()) if (p / CONFIG).is_file()]
     if not runs:
         raise LoadError(f"{runs_dir} holds no run directory")
@@ -344,15 +344,17 @@ def eval_rows(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def load(sweep_dirs: str | Path | Iterable[str | Path] | None = None, run_dirs: Iterable[str | Path] = (),
          wandb_path: str | None = None) -> Frames:
-    """Frames from any mix of sources (one sweep directory or several). The same run given twice
+    """Frames from any mix of sources (one sweep directory or several; a run directory among them,
+    as a shell glob `SWEEP/runs/*__s[012]` gives, is one run). The same run given twice
     (one source) counts once; two runs that share an id but come from different places (two sweeps
     with one grid, say) are both kept, each id prefixed with the folder above its runs/ (or its own
     parent)."""
     runs: list[Run] = []
     if isinstance(sweep_dirs, (str, Path)):
         sweep_dirs = [sweep_dirs]
-    for sweep_dir in sweep_dirs or ():
-        runs += read_sweep(sweep_dir)
+    for d in sweep_dirs or ():  # a run directory given where a sweep was expected is read as a run
+        is_run = (Path(d) / CONFIG).is_file() and not (Path(d) / "runs").is_dir()
+        runs += [read_run_dir(d)] if is_run else read_sweep(d)
     runs += [read_run_dir(d) for d in run_dirs]
     if wandb_path:
         runs += read_wandb(wandb_path)

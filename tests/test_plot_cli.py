@@ -44,6 +44,14 @@ def test_plot_writes_every_promised_file(sweep, tmp_path):
     assert all(c["verdict"] in ("holds", "does not hold", "not measurable with this data") for c in claims["claims"])
 
 
+def test_run_directories_given_as_arguments_are_read_as_runs_so_a_shell_glob_picks_seeds(sweep, tmp_path):
+    # `aepo plot SWEEP/runs/*__s0 --out R`: the glob gives run directories, not sweeps
+    chosen = sorted((sweep / "runs").glob("*__s0"))
+    r = runner.invoke(app, ["plot", *map(str, chosen), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert f"Runs: {len(chosen)}," in (tmp_path / "out" / "report.md").read_text()
+
+
 def test_plot_without_a_source_fails_in_one_line(tmp_path):
     r = runner.invoke(app, ["plot", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "SWEEP_DIR" in r.output

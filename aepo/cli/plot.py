@@ -11,7 +11,9 @@ from aepo.cli.common import fail, one_line_errors
 
 def plot_command(
     sweep_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="SWEEP_DIR...", help="Sweep directories "
-                                                               "(their runs/ are read); several are one study.")] = None,
+                                                               "(their runs/ are read) or run directories "
+                                                               "(a glob: SWEEP/runs/*__s[012]); several are "
+                                                               "one study.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory: report.md, claims.json, "
                                                 "figures/*.png|pdf, tables/*.md|tex.")] = None,
     runs: Annotated[Optional[list[Path]], typer.Option("--runs", help="A run directory; repeat for "
