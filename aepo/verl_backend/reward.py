@@ -47,11 +47,11 @@ class ResponseRewardManager(RewardManagerBase):
         n = int(item.batch["attention_mask"][-ids.shape[-1]:].sum())
         row = item.non_tensor_batch
 
-        def score() -> float:  # off the event loop, as verl's managers do (math grading can be slow)
+        def read_and_score() -> float:  # off the event loop, as verl's managers do (math grading can be slow)
             text = response_texts(self.tokenizer, ids[:n].unsqueeze(0), self.stops)[0]
             return float(self.compute_score(data_source=row["data_source"], solution_str=text,
                                             ground_truth=row["reward_model"]["ground_truth"],
                                             extra_info=row.get("extra_info", {})))
 
-        score = await asyncio.get_running_loop().run_in_executor(None, score)
+        score = await asyncio.get_running_loop().run_in_executor(None, read_and_score)
         return {"reward_score": score, "reward_extra_info": {"acc": score}}
