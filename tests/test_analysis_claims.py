@@ -58,6 +58,18 @@ def test_c3_is_not_measurable_when_the_gaps_are_within_seed_noise():
     assert claims["C3"].verdict == UNKNOWN
 
 
+@pytest.mark.parametrize("level", [0.0, 1.0])
+def test_c3_is_not_measurable_when_every_run_sits_at_the_floor_or_the_ceiling(level):
+    # greedy 0 % at every target (a start that never learns the held-out prompts) is no flat curve
+    import numpy as np
+
+    from analysis.claims import peak_verdict
+
+    groups = [(t, np.full(3, level), t, None) for t in (0.2, 0.3, 0.4, 0.5)]
+    verdict, evidence = peak_verdict(groups, THRESHOLDS)
+    assert verdict == UNKNOWN and "no curve to judge" in evidence
+
+
 def test_c7_does_not_hold_when_grpo_is_ahead_at_every_target():
     claims, _ = verdicts(synthetic_study(seeds=3, steps=30, grpo_gap=-0.5))
     assert claims["C7"].verdict == FAILS
