@@ -212,8 +212,9 @@ def peak_verdict(groups: list[tuple[float, np.ndarray, float, np.ndarray | None]
     if min(v.size for _, v, _, _ in groups) < th["min_seeds"]:
         return UNKNOWN, f"{desc}; fewer than {th['min_seeds']} seeds at some target"
     scores = np.concatenate([v for _, v, _, _ in groups])
-    if np.all(scores <= 0) or np.all(scores >= 1):  # a floor or ceiling shows no curve, flat or not
-        return UNKNOWN, f"{desc}; every run scores {'0' if np.all(scores <= 0) else '100'} %: no curve to judge"
+    edge = "0" if np.all(scores <= 0) else "100" if np.all(scores >= 1) else None
+    if edge:  # a floor or ceiling shows no curve, flat or not
+        return UNKNOWN, f"{desc}; every run scores {edge} %: no curve to judge"
     level = 1 - (1 - LEVEL) / (m - 1)
     best = int(np.nanargmax(means))
 
