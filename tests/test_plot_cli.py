@@ -57,9 +57,10 @@ def test_plot_without_a_source_fails_in_one_line(tmp_path):
     assert r.exit_code == 2 and "SWEEP_DIR" in r.output
 
 
-def test_plot_of_a_directory_without_runs_fails_in_one_line(tmp_path):
-    r = runner.invoke(app, ["plot", str(tmp_path), "--out", str(tmp_path / "o")])
+def test_plot_of_a_directory_without_runs_fails_in_one_line_and_leaves_no_empty_out_folder(tmp_path):
+    r = runner.invoke(app, ["plot", str(tmp_path), "--out", str(tmp_path / "o" / "report")])
     assert r.exit_code == 2 and "no runs/ directory" in r.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_plot_with_unreachable_wandb_fails_in_one_line(tmp_path, monkeypatch):

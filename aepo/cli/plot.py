@@ -31,7 +31,7 @@ def plot_command(
         if not sweep_dir.is_dir():
             fail(f"no sweep directory {sweep_dir}")
 
-    from aepo.rundir import make_dir
+    from aepo.rundir import output_dir
     from analysis.load import load
     from paper_figs.report import make_report
 
@@ -39,8 +39,8 @@ def plot_command(
                            f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'}" if runs else None,
                            f"W&B {from_wandb}" if from_wandb else None) if s]
     with one_line_errors("aepo plot"):
-        make_dir(out)
-        frames = load(sweep_dirs or (), runs or (), from_wandb)
-        written = make_report(frames, out, " + ".join(sources))
+        with output_dir(out):  # checked before any reading; removed again if still empty on failure
+            frames = load(sweep_dirs or (), runs or (), from_wandb)
+            written = make_report(frames, out, " + ".join(sources))
     n_fig, n_tab = len(written["figures"]), len(written["tables"])
     typer.echo(f"wrote {n_fig} figure files, {n_tab} table files and {out / 'report.md'}")
