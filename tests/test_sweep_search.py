@@ -247,3 +247,36 @@ def test_a_run_is_never_pruned_at_its_last_step():
         progress(200, 400, {"step": 200, "val/tinylab/mean@8": 0.5})
     progress(400, 400, {"step": 400, "val/tinylab/mean@8": 0.7})  # no PruneRun
     assert trial.reported == [(200, 0.5), (400, 0.7)]
+
+
+def test_the_seed_median_pruner_compares_a_run_only_with_finished_runs_of_its_own_seed():
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from aepo.sweep.search import seed_median_pruner
+
+    study = optuna.create_study(direction="maximize")
+    # step-100 scores of finished runs: seed 0 median 0.65, seed 1 median 0.3, all together 0.45
+    for seed, v in [(0, 0.5), (0, 0.6), (0, 0.7), (0, 0.8), (1, 0.2), (1, 0.3), (1, 0.3), (1, 0.4)]:
+        study.add_trial(create_trial(value=v, intermediate_values={100: v}, user_attrs={"seed": seed}))
+    pruner = seed_median_pruner(n_startup_trials=4, n_warmup_steps=100)
+
+    def running(seed, scores):
+        return create_trial(state=TrialState.RUNNING, intermediate_values=scores, user_attrs={"seed": seed})
+
+    assert not pruner.prune(study, running(1, {100: 0.42}))  # above its seed's 0.3 (all seeds' 0.45 would stop it)
+    assert optuna.pruners.MedianPruner(4, 100).prune(study, running(1, {100: 0.42}))
+    assert pruner.prune(study, running(0, {100: 0.6}))  # below its seed's 0.65
+    assert not pruner.prune(study, running(0, {50: 0.7, 100: 0.6}))  # its best so far, 0.7, is above
+    assert not pruner.prune(study, running(2, {100: 0.0}))  # no finished run of seed 2 yet
+    assert not pruner.prune(study, running(0, {50: 0.0}))  # before the warm-up ends
+    assert not pruner.prune(study, running(0, {200: 0.0}))  # no run of its seed reported at step 200
+
+
+def test_a_seed_median_search_prunes_and_records_where(tmp_path):
+    sweep = load_sweep(search_file(tmp_path, pruner="seed_median", seeds=(0,)), tmp_path / "out")
+    run_search(sweep, "tpe", 12, 1, tmp_path / "out", log=lambda m: None, execute_fn=synthetic_execute([]))
+    df = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert df.status.isin(["finished", "pruned"]).all() and (df.status == "pruned").sum() >= 1
+    for d in df[df.status == "pruned"].run_dir:
+        assert json.loads((Path(d) / "result.json").read_text())["pruned_at_step"] in (10, 20, 30)

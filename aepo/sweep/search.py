@@ -9,7 +9,8 @@ at that point: a search and a grid in one DIR share their finished runs), and a 
 of the file's seeds this target has not run yet (a target sampled again gets its next seed; once
 every seed ran, the trial is told their mean at no cost). The trial's value is the run's final
 held-out `objective` (greedy, pass@1 or pass@k from in-training validation). Runs keep the grid's
-lock, resume, results.parquet and W&B group. The pruner (optuna's median or hyperband) reads
+lock, resume, results.parquet and W&B group. The pruner (optuna's median or hyperband, or the
+median among runs of the same seed) reads
 the objective at every validation step; a pruned run keeps its checkpoint and is recorded
 `pruned` with its step in result.json, results.parquet and the trial.
 
@@ -33,6 +34,7 @@ import json
 import math
 import os
 import socket
+import statistics
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -82,10 +84,42 @@ def open_search_study(sweep: Sweep, sampler: str, seed: int, storage: str):
     pruners = {"none": optuna.pruners.NopPruner,
                "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=max(1, steps // 4), max_resource=steps),
                "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS,
-                                                             n_warmup_steps=steps // 4)}
+                                                             n_warmup_steps=steps // 4),
+               "seed_median": lambda: seed_median_pruner(STARTUP_TRIALS, steps // 4)}
     # the grid study's storage handling (URL checks, drivers, retries), under this search's own name
     return open_study(sweep, storage, name=study_name(sweep, sampler, seed), sampler=samplers[sampler](),
                       pruner=pruners[sweep.search.pruner]())
+
+
+def seed_median_pruner(n_startup_trials: int, n_warmup_steps: int):
+    """optuna's median rule among the runs of the trial's own training seed.
+
+    A run is stopped at a validation step when its best held-out objective so far is below the
+    median of the finished runs of its seed at that step, once `n_startup_trials` of them have
+    one. optuna's MedianPruner compares runs of every seed, and a seed's data order moves its
+    early scores for every target alike: on the wide lab it stopped the grid's best run (H* = 0.2,
+    seed 2: 45.6 % pass@1 at step 100, 86.8 % at 400) in two of three searches."""
+    import optuna
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    class SeedMedianPruner(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            step = trial.last_step
+            if step is None or step < n_warmup_steps:
+                return False
+            seed = trial.user_attrs.get("seed")
+            peers = [t.intermediate_values[step]
+                     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                     if t.user_attrs.get("seed") == seed and step in t.intermediate_values]
+            if len(peers) < n_startup_trials:
+                return False
+            sofar = [v for s, v in trial.intermediate_values.items() if s <= step]
+            if study.direction == StudyDirection.MAXIMIZE:
+                return max(sofar) < statistics.median(peers)
+            return min(sofar) > statistics.median(peers)
+
+    return SeedMedianPruner()
 
 
 def run_search(sweep: Sweep, sampler: str, trials: int, seed: int, sweep_dir: Path, storage: str | None = None,

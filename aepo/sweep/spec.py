@@ -32,7 +32,7 @@ from aepo.config import METHODS, SWEEP_AXES, ConfigError, RunConfig, field_value
 AXES = SWEEP_AXES  # axis name -> (RunConfig key it sets, tag in the run id): aepo/config.py
 SPEC_KEYS = ("name", "description", "method", "base", "axes", "points", "baselines", "search")
 OBJECTIVES = ("greedy", "pass@1", "pass@k")  # final held-out scores a search maximises
-PRUNERS = ("none", "median", "hyperband")
+PRUNERS = ("none", "median", "seed_median", "hyperband")
 _ID_SAFE = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
@@ -60,8 +60,8 @@ class SearchSpec:
     high: float
     step: float  # targets are low + k * step, so run ids are short and a grid on that step shares them
     objective: str = "pass@1"  # the final held-out score maximised: greedy | pass@1 | pass@k
-    pruner: str = "median"  # none | median | hyperband: stops trailing runs on intermediate held-out scores,
-    # never in a run's first quarter
+    pruner: str = "median"  # none | median | seed_median | hyperband: stops trailing runs on intermediate
+    # held-out scores, never in a run's first quarter; seed_median compares a run only with runs of its seed
 
 
 @dataclass
