@@ -149,3 +149,32 @@ def test_sweep_evaluates_finished_runs_and_merges_scores_into_results(tmp_path, 
     assert df.loc["a", "final_score"] == 0.5 and df.loc["a", "status"] == "finished"
     assert 0 <= df.loc["a", "eval/tinylab/accuracy"] <= 1
     assert pd.isna(df.loc["b", "eval/tinylab/accuracy"])
+
+
+def test_the_memory_estimate_of_a_sample_call_matches_a_hand_count():
+    from types import SimpleNamespace
+
+    from aepo.embedded.sampler import sample_bytes
+
+    cfg = SimpleNamespace(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=64)
+    # KV cache: 2 (k, v) * 2 layers * 3 rows * (5 + 7) positions * 2 kv heads * 16 dims * 4 bytes = 18,432
+    # prefill attention: 2 (scores, weights) * 3 rows * 4 heads * 5 * 5 * 4 bytes = 2,400
+    assert sample_bytes(cfg, rows=3, prompt_len=5, max_new_tokens=7, element_size=4) == 18432 + 2400
+
+
+def test_a_batch_too_large_for_free_memory_is_refused_before_any_generation(tmp_path, tiny_model, monkeypatch):
+    import aepo.eval.generate as gen
+    from aepo.embedded.sampler import sample_bytes
+    from aepo.tasks.tinylab import load_spec
+
+    config = json.loads((tiny_model / "config.json").read_text())
+    cfg = type("C", (), config)
+    # the tiny lab's held-out prompts are '<bos>NN=' (4 tokens) and get 12 new tokens; leave room for 5 rows
+    monkeypatch.setattr(gen, "free_bytes", lambda device: sample_bytes(cfg, 5, 4, 12, 4) + 1)
+    calls = []
+    monkeypatch.setattr(gen, "generate_embedded", lambda *a, **k: calls.append(a))
+    res = aepo("--model", tiny_model, "--benchmarks", "tinylab", "--batch-size", 8, "--out", tmp_path / "out")
+    assert res.exit_code == 2 and not calls and not (tmp_path / "out").exists()
+    line = res.output.strip()
+    assert "\n" not in line and "--batch-size 8" in line and "use --batch-size 5 or less" in line, line
+    assert len(tinylab_items(load_spec(tiny_model), "heldout")) >= 8

@@ -39,7 +39,8 @@ def eval_command(
                                           "raw.")] = "qwen-math",
     backend: Annotated[str, typer.Option(help="auto (vLLM if installed and a GPU is present) | embedded | vllm.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N (embedded backend).")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch (embedded backend).")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch (embedded backend); refused before any "
+                                                  "generation if its KV cache would not fit in free memory.")] = 32,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N problems of each benchmark.")] = None,
     workers: Annotated[int, typer.Option(help="Grading processes.")] = os.cpu_count() or 2,

@@ -148,6 +148,20 @@ def sample(
     )
 
 
+def sample_bytes(config, rows: int, prompt_len: int, max_new_tokens: int, element_size: int) -> int:
+    """Memory one `sample` call holds at its peak beyond the weights, from the model's config: the
+    KV cache of every layer at full length, 2 * layers * rows * (prompt_len + max_new_tokens) *
+    kv_heads * head_dim * element_size, plus one layer's prefill attention scores and weights,
+    2 * rows * heads * prompt_len^2 * 4 (float32). The cache dominates for long answers
+    (SmolLM2-135M, 100 rows of 2,300 tokens: 10.6 GB)."""
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    cache = 2 * layers * rows * (prompt_len + max_new_tokens) * kv_heads * head_dim * element_size
+    attention = 2 * rows * heads * prompt_len * prompt_len * 4
+    return cache + attention
+
+
 def truncate(probs: torch.Tensor, top_p: torch.Tensor | None, min_p: torch.Tensor | None) -> torch.Tensor:
     """Row-wise truncated sampling distributions, renormalised by multinomial. probs: (B, V);
     top_p, min_p: (B, 1).

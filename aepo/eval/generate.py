@@ -44,6 +44,52 @@ def load_eval_model(path_or_run_dir: str | Path, device: str | torch.device = "a
     return model.eval(), tokenizer
 
 
+def free_bytes(device: torch.device) -> int | None:
+    """Memory free for a new allocation on `device`: CUDA's free memory, or on Linux the smaller of
+    /proc/meminfo's MemAvailable and what the cgroup (a container's limit) has left; None if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    free = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free.append(int(line.split()[1]) * 1024)
+        cg = Path("/sys/fs/cgroup")
+        limit = (cg / "memory.max").read_text().strip() if (cg / "memory.max").is_file() else "max"
+        if limit != "max":
+            free.append(int(limit) - int((cg / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return min(free) if free else None
+
+
+def check_batch_fits(model, tokenizer, prompts: list[str], n: int, max_new_tokens: int, batch_size: int,
+                     special_tokens: bool = True) -> None:
+    """Refuse, before any generation, a --batch-size whose KV cache and prefill attention
+    (aepo.embedded.sampler.sample_bytes, at the longest prompt) exceed the device's free memory:
+    the process would be killed midway instead."""
+    from aepo.embedded.sampler import sample_bytes
+
+    device = next(model.parameters()).device
+    free = free_bytes(device)
+    if free is None or not prompts:
+        return
+    longest = max(len(ids) for ids in tokenizer(prompts, add_special_tokens=special_tokens)["input_ids"])
+    rows = min(batch_size, len(prompts) * n)
+    elt = next(model.parameters()).element_size()
+
+    per_row = sample_bytes(model.config, 1, longest, max_new_tokens, elt)  # the estimate is linear in rows
+    if rows * per_row <= free:
+        return
+    fit = free // per_row
+    advice = f"use --batch-size {fit} or less" if fit else "lower --max-new-tokens"
+    raise UserError(f"--batch-size {batch_size}: {rows} rows of up to {longest} + {max_new_tokens} tokens need "
+                    f"about {rows * per_row / 2**30:.1f} GiB for the KV cache and attention, and {device} has "
+                    f"{free / 2**30:.1f} GiB free: {advice}")
+
+
 @torch.no_grad()
 def generate_embedded(model, tokenizer, prompts: list[str], n: int = 1, temperature: float = 0.0,
                       max_new_tokens: int = 1024, batch_size: int = 32, seed: int = 0,

@@ -148,12 +148,17 @@ def generate_responses(model_path: str | Path, problems: dict[str, dict[str, Pro
         llm = gen.vllm_engine(model_dir, st.seed)
     else:
         model, tokenizer = gen.load_eval_model(model_dir, st.device)
-    rows = []
+    work = []  # (benchmark, template, max_new, prompts), every benchmark's batch checked before any runs
     for bench, probs in problems.items():
         template = "raw" if bench == TINYLAB else st.template
         max_new = {TINYLAB: TINYLAB_MAX_NEW_TOKENS, ARITH: ARITH_MAX_NEW_TOKENS}.get(bench, st.max_new_tokens)
         tk = tokenizer if llm is None else llm.get_tokenizer()
         prompts = prompts_of(bench, template, tk, list(probs.values()))
+        if not use_vllm:
+            gen.check_batch_fits(model, tokenizer, prompts, st.n, max_new, st.batch_size, template != CHAT)
+        work.append((bench, template, max_new, prompts))
+    rows = []
+    for (bench, template, max_new, prompts), probs in zip(work, problems.values()):
         t0 = time.perf_counter()
         if use_vllm:
             outs = gen.generate_vllm(llm, prompts, st.n, st.temperature, max_new, st.seed)
