@@ -137,8 +137,35 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+def machine() -> dict[str, Any]:
+    """What the float results depend on beyond the code and seed: the CPU model, the instruction
+    set torch's kernels use, and the GPU. One run is bit-reproducible on one machine type; on
+    another CPU (an Intel AVX-512 machine against an AMD one, say) its sums round differently and
+    training drifts apart after some steps (measured: paper_figs/README.md)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def machine_label(m: Any) -> str:
+    """'CPU (instruction set)[, GPU]' of a result record's machine, or 'not recorded' (older runs)."""
+    if not isinstance(m, dict) or not isinstance(m.get("cpu"), str):
+        return "not recorded"
+    label = f"{m['cpu']} ({m.get('cpu_capability')})"
+    return f"{label}, {m['gpu']}" if isinstance(m.get("gpu"), str) else label
+
+
 def provenance() -> dict[str, Any]:
-    return {"git_sha": git_sha(), "versions": package_versions(), "argv": sys.argv}
+    return {"git_sha": git_sha(), "versions": package_versions(), "machine": machine(), "argv": sys.argv}
 
 
 def result_record(run_dir: Path, cfg, status: str, error: str | None, steps_done: int,

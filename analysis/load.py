@@ -43,7 +43,7 @@ import pandas as pd
 from aepo.config import SWEEP_AXES
 from aepo.errors import UserError
 from aepo.methods import ABLATIONS, AEPO_FAMILY, BASELINES, METHODS, TARGETED  # noqa: F401 (re-exported)
-from aepo.rundir import CONFIG, METRICS, RESULT, is_number, read_json, read_metrics
+from aepo.rundir import CONFIG, METRICS, RESULT, is_number, machine_label, read_json, read_metrics
 
 METHOD_ORDER = (*BASELINES, *AEPO_FAMILY)  # the paper's methods, in the order of its tables
 METHOD_NAMES = {name: m.label for name, m in METHODS.items()}  # display names, tables and figures alike
@@ -267,7 +267,9 @@ def run_row(run: Run) -> dict[str, Any]:
             "alpha": algo.get("alpha", math.nan), "mode": algo.get("mode"),
             "steps": int(steps) if is_number(steps) else steps_done, "steps_done": steps_done,
             "status": run.result.get("status", "unknown"),
+            "machine": machine_label(run.result.get("machine")),
             "excluded": "" if finite else "no finite actor/entropy"}
+
 
 
 def frames(runs: Iterable[Run]) -> Frames:

@@ -72,3 +72,35 @@ def test_plot_with_unreachable_wandb_fails_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(load, "default_wandb_api", offline)
     r = runner.invoke(app, ["plot", "--from-wandb", "ent/proj", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "W&B unreachable" in r.output
+
+
+def test_the_report_names_the_machines_its_runs_came_from_and_warns_when_they_differ(tmp_path):
+    intel = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512", "gpu": None}
+    amd = {"cpu": "AMD EPYC 7B13", "cpu_capability": "AVX2", "gpu": None}
+    runs = synthetic_study(targets=(0.25, 0.5), seeds=2, steps=12, eval_every=4)
+    for i, run in enumerate(runs):
+        run.result["machine"] = intel if i % 2 else amd
+    sweep = write_sweep(runs, tmp_path / "mixed")
+    r = runner.invoke(app, ["plot", str(sweep), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    report = (tmp_path / "out" / "report.md").read_text()
+    half = len(runs) // 2
+    assert f"Intel(R) Xeon(R) Processor (AVX512) ({half} runs)" in report
+    assert f"AMD EPYC 7B13 (AVX2) ({half} runs)" in report and "compare conditions within one" in report
+    for run in runs:
+        run.result["machine"] = intel
+    same = write_sweep(runs, tmp_path / "same")
+    runner.invoke(app, ["plot", str(same), "--out", str(tmp_path / "out2")])
+    assert "compare conditions within one" not in (tmp_path / "out2" / "report.md").read_text()
+
+
+def test_a_run_record_names_its_machine():
+    import torch
+
+    from aepo.rundir import machine, machine_label, provenance
+
+    m = provenance()["machine"]
+    assert m == machine() and isinstance(m["cpu"], str) and m["cpu"]
+    assert m["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine_label(m).startswith(f"{m['cpu']} ({m['cpu_capability']})")
+    assert machine_label(None) == machine_label({"cpu": 3}) == "not recorded"

@@ -15,7 +15,8 @@ Columns of results.parquet (one row per run, in sweep order):
     entropy_abs_err                  mean |H - H_target| over the second half (NaN: no target),
     entropy_in_band                  fraction of second-half steps within the band around the
                                      target (analysis.control.band_width: max(0.2 H*, 0.05 nats)),
-    wall_time_s, host, pid (the machine and process that last worked on it), run_dir,
+    wall_time_s, host, pid (the machine and process that last worked on it), machine (its CPU,
+    instruction set and GPU: aepo.rundir.machine_label), run_dir,
     eval/<benchmark>/<score>         `aepo eval --sweep` scores of the final checkpoint, if any.
 """
 
@@ -29,7 +30,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from aepo.errors import UserError
-from aepo.rundir import eval_scores, is_number, read_json, read_metrics, read_result, status_of, write_json_atomic
+from aepo.rundir import (eval_scores, is_number, machine_label, read_json, read_metrics, read_result, status_of,
+                         write_json_atomic)
 
 SWEEP_RECORD = "sweep.json"
 
@@ -122,6 +124,7 @@ def run_row(run: dict[str, Any], axes: list[str]) -> dict[str, Any]:
         "wall_time_s": _num(res.get("wall_time_s")),
         "host": res.get("host"),  # the machine and process that last worked on the run
         "pid": res.get("pid"),
+        "machine": machine_label(res.get("machine")),
         "run_dir": str(run_dir),
         **eval_scores(run_dir),  # `aepo eval --sweep` scores, kept on every recompute
     })
