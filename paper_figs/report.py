@@ -118,8 +118,10 @@ def make_report(all_frames: Frames, out_dir: str | Path, source: str,
     out = make_dir(Path(out_dir))
     fin = all_frames.finished()
     if fin.runs.empty:
-        raise UserError(f"no finished run to analyse (the runs' statuses: "
-                        f"{', '.join(sorted(set(all_frames.runs['status'])))})")
+        runs = all_frames.runs
+        left_out = [f"{r.run_id} ({r.excluded})" for r in runs[runs["excluded"] != ""].head(3).itertuples()]
+        raise UserError(f"no finished run to analyse (the runs' statuses: {', '.join(sorted(set(runs['status'])))}"
+                        + (f"; left out: {', '.join(left_out)}" if left_out else "") + ")")
     table = run_table(fin, th)
     score = primary_key(table)
     figures = render_all(fin.steps, table, out / "figures")

@@ -92,6 +92,17 @@ def test_no_finished_run_is_one_line(tmp_path):
     one_line_error(res, before, "no finished run to analyse")
 
 
+def test_when_every_finished_run_is_left_out_the_one_line_error_says_why(tmp_path):
+    sweep = a_sweep(tmp_path)
+    for run in (sweep / "runs").iterdir():
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        (run / "metrics.jsonl").write_text("".join(json.dumps({**r, "actor/entropy": None}) + "\n" for r in rows))
+    before = snapshot(tmp_path)
+    res = CliRunner().invoke(app, ["plot", str(sweep), "--out", str(tmp_path / "r")])
+    one_line_error(res, before, "(no finite actor/entropy)")
+    assert "statuses: finished; left out: " in res.output
+
+
 def test_a_finished_run_whose_entropy_is_all_nan_is_left_out_and_named(tmp_path):
     sweep = a_sweep(tmp_path)
     run = first_run(sweep)
