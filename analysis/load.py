@@ -271,7 +271,6 @@ def run_row(run: Run) -> dict[str, Any]:
             "excluded": "" if finite else "no finite actor/entropy"}
 
 
-
 def frames(runs: Iterable[Run]) -> Frames:
     """The three tidy frames of a list of runs (see the module docstring)."""
     runs = list(runs)

@@ -67,11 +67,10 @@ def data_summary(all_frames: Frames, fin: Frames, score: str | None, source: str
             f"{c} {r.runs} ({r.starts} x {r.seeds})" for c, r in per.iterrows()) + ".")
     else:
         lines.append("- Seeds per condition: " + ", ".join(f"{c} {r.seeds}" for c, r in per.iterrows()) + ".")
-    machines = fin.runs["machine"].value_counts() if "machine" in fin.runs else pd.Series(dtype=int)
-    if len(machines):
-        lines.append("- Machines: " + "; ".join(f"{m} ({n} runs)" for m, n in machines.items()) + "."
-                     + (" Runs on different machine types round differently and train to different digits:"
-                        " compare conditions within one." if len(machines.drop("not recorded", errors="ignore")) > 1 else ""))
+    machines = fin.runs["machine"].value_counts()  # analysis.load.run_row labels every run
+    lines.append("- Machines: " + "; ".join(f"{m} ({n} runs)" for m, n in machines.items()) + "."
+                 + (" Runs on different machine types round differently and train to different digits:"
+                    " compare conditions within one." if len(machines.drop("not recorded", errors="ignore")) > 1 else ""))
     budgets = sorted(fin.runs["steps"].unique())
     lines.append(f"- Training budget: {', '.join(map(str, budgets))} steps per run.")
     if score:

@@ -114,7 +114,7 @@ def seed_median_pruner(n_startup_trials: int, n_warmup_steps: int):
                      if t.user_attrs.get("seed") == seed and step in t.intermediate_values]
             if len(peers) < n_startup_trials:
                 return False
-            sofar = [v for s, v in trial.intermediate_values.items() if s <= step]
+            sofar = trial.intermediate_values.values()  # every report up to `step`, its last
             if study.direction == StudyDirection.MAXIMIZE:
                 return max(sofar) < statistics.median(peers)
             return min(sofar) > statistics.median(peers)
